@@ -100,11 +100,14 @@ fn main() {
     // bindgen panics when libclang cannot be loaded; turn that into the one-line error.
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()));
+    let generated =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()));
     std::panic::set_hook(previous_hook);
     let bindings = match generated {
         Ok(Ok(bindings)) => bindings,
-        Ok(Err(e)) => fail(&format!("bindgen could not read the DPDK headers ({e}): {SETUP_HINT}")),
+        Ok(Err(e)) => fail(&format!(
+            "bindgen could not read the DPDK headers ({e}): {SETUP_HINT}"
+        )),
         Err(_) => fail(&format!(
             "libclang was not found (bindgen needs it to read the DPDK headers): {SETUP_HINT}"
         )),

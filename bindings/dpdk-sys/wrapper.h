@@ -19,6 +19,7 @@
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include <rte_bus_vdev.h>
+#include <rte_cryptodev.h>
 #include <rte_lpm.h>
 #include <rte_version.h>
 

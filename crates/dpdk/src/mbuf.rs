@@ -1,0 +1,211 @@
+//! The owned packet buffer.
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use pktbuf::{BufError, PacketBuf};
+
+use crate::error::DpdkError;
+use crate::sys;
+
+/// One DPDK mbuf, owned: freed back to its pool on drop.
+///
+/// The [`PacketBuf`] surface works on the first segment, which is the whole packet for the
+/// single-segment mbufs rri's pools produce; [`Mbuf::linearize`] makes any packet so.
+#[repr(transparent)]
+pub struct Mbuf(NonNull<sys::rte_mbuf>);
+
+// SAFETY: an Mbuf is the only reference to its rte_mbuf (ownership moves with the value), and
+// freeing to a mempool is thread-safe, so it may move to another thread.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Takes ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `raw` must be a valid mbuf that nothing else will use or free afterwards.
+    #[inline]
+    pub unsafe fn from_raw(raw: NonNull<sys::rte_mbuf>) -> Mbuf {
+        Mbuf(raw)
+    }
+
+    /// Gives up ownership; the caller must free the mbuf or hand it to DPDK.
+    #[inline]
+    pub fn into_raw(self) -> NonNull<sys::rte_mbuf> {
+        let raw = self.0;
+        std::mem::forget(self);
+        raw
+    }
+
+    /// The raw mbuf, still owned by this value.
+    #[inline]
+    pub fn as_ptr(&self) -> *mut sys::rte_mbuf {
+        self.0.as_ptr()
+    }
+
+    #[inline]
+    fn raw(&self) -> &sys::rte_mbuf {
+        // SAFETY: we own a valid mbuf for as long as self lives.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The total packet length over all segments.
+    #[inline]
+    pub fn pkt_len(&self) -> u32 {
+        self.raw().pkt_len
+    }
+
+    /// The number of segments.
+    #[inline]
+    pub fn segments(&self) -> u16 {
+        self.raw().nb_segs
+    }
+
+    /// The port the packet was received on.
+    #[inline]
+    pub fn port(&self) -> u16 {
+        self.raw().port
+    }
+
+    /// Copies a multi-segment packet into its first segment.
+    ///
+    /// # Errors
+    /// When the first segment has no room for the whole packet.
+    pub fn linearize(&mut self) -> Result<(), DpdkError> {
+        if self.segments() == 1 {
+            return Ok(());
+        }
+        // SAFETY: we own the mbuf chain; linearize rewrites it in place.
+        let ret = unsafe { sys::rte_pktmbuf_linearize(self.as_ptr()) };
+        if ret != 0 {
+            return Err(DpdkError::new("rte_pktmbuf_linearize", ret));
+        }
+        Ok(())
+    }
+
+    /// Empties the packet (length 0, default headroom), keeping the mbuf.
+    pub fn reset(&mut self) {
+        // SAFETY: we own the mbuf; reset frees any further segments and clears lengths.
+        unsafe { sys::rte_pktmbuf_reset(self.as_ptr()) }
+    }
+}
+
+impl Drop for Mbuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf and nobody uses it after this; it returns to its pool.
+        unsafe { sys::rte_pktmbuf_free(self.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Mbuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mbuf")
+            .field("pkt_len", &self.pkt_len())
+            .field("segments", &self.segments())
+            .field("headroom", &self.headroom())
+            .field("tailroom", &self.tailroom())
+            .finish()
+    }
+}
+
+impl PacketBuf for Mbuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        let m = self.raw();
+        // SAFETY: buf_addr + data_off is the start of the first segment's data, which holds
+        // data_len initialised bytes inside the mbuf's buffer; we own it for the borrow.
+        unsafe {
+            std::slice::from_raw_parts(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
+            )
+        }
+    }
+
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        let m = self.raw();
+        let (addr, off, len) = (m.buf_addr.cast::<u8>(), m.data_off, m.data_len);
+        // SAFETY: as in data(); the exclusive borrow of self makes the slice unique.
+        unsafe { std::slice::from_raw_parts_mut(addr.add(usize::from(off)), usize::from(len)) }
+    }
+
+    #[inline]
+    fn headroom(&self) -> usize {
+        usize::from(self.raw().data_off)
+    }
+
+    #[inline]
+    fn tailroom(&self) -> usize {
+        let m = self.raw();
+        usize::from(m.buf_len) - usize::from(m.data_off) - usize::from(m.data_len)
+    }
+
+    #[inline]
+    fn prepend(&mut self, len: usize) -> Result<&mut [u8], BufError> {
+        let n = u16::try_from(len).map_err(|_| BufError::NoHeadroom)?;
+        // SAFETY: we own the mbuf; prepend checks the headroom and returns null if short.
+        let ptr = unsafe { sys::rte_pktmbuf_prepend(self.as_ptr(), n) };
+        if ptr.is_null() {
+            return Err(BufError::NoHeadroom);
+        }
+        // SAFETY: DPDK returned the new data start with `len` bytes inside the buffer.
+        Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
+    }
+
+    #[inline]
+    fn append(&mut self, len: usize) -> Result<&mut [u8], BufError> {
+        if self.segments() != 1 {
+            // Appending goes to the last segment, which is not contiguous with data().
+            return Err(BufError::NoTailroom);
+        }
+        let n = u16::try_from(len).map_err(|_| BufError::NoTailroom)?;
+        // SAFETY: we own the mbuf; append checks the tailroom and returns null if short.
+        let ptr = unsafe { sys::rte_pktmbuf_append(self.as_ptr(), n) };
+        if ptr.is_null() {
+            return Err(BufError::NoTailroom);
+        }
+        // SAFETY: DPDK returned the old end of data, followed by `len` bytes in the buffer.
+        Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
+    }
+
+    #[inline]
+    fn adj(&mut self, len: usize) -> Result<(), BufError> {
+        let n = u16::try_from(len).map_err(|_| BufError::TooShort)?;
+        // SAFETY: we own the mbuf; adj checks the first segment's length, null if short.
+        let ptr = unsafe { sys::rte_pktmbuf_adj(self.as_ptr(), n) };
+        if ptr.is_null() {
+            return Err(BufError::TooShort);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn trim(&mut self, len: usize) -> Result<(), BufError> {
+        if self.segments() != 1 {
+            return Err(BufError::TooShort);
+        }
+        let n = u16::try_from(len).map_err(|_| BufError::TooShort)?;
+        // SAFETY: we own the mbuf; trim checks the last segment's length, -1 if short.
+        let ret = unsafe { sys::rte_pktmbuf_trim(self.as_ptr(), n) };
+        if ret != 0 {
+            return Err(BufError::TooShort);
+        }
+        Ok(())
+    }
+}
+
+impl AsRef<[u8]> for Mbuf {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        self.data()
+    }
+}
+
+impl AsMut<[u8]> for Mbuf {
+    #[inline]
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.data_mut()
+    }
+}
