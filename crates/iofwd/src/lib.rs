@@ -103,11 +103,19 @@ pub fn forward(streams: &mut [Stream], stop: &AtomicBool) {
             burst.clear();
             let c = &stream.counters;
             // One writer per stream: plain stores, readable by the main lcore at any time.
-            c.rx.store(c.rx.load(Ordering::Relaxed) + received as u64, Ordering::Relaxed);
-            c.tx.store(c.tx.load(Ordering::Relaxed) + sent as u64, Ordering::Relaxed);
+            c.rx.store(
+                c.rx.load(Ordering::Relaxed) + received as u64,
+                Ordering::Relaxed,
+            );
+            c.tx.store(
+                c.tx.load(Ordering::Relaxed) + sent as u64,
+                Ordering::Relaxed,
+            );
             if refused > 0 {
-                c.dropped
-                    .store(c.dropped.load(Ordering::Relaxed) + refused as u64, Ordering::Relaxed);
+                c.dropped.store(
+                    c.dropped.load(Ordering::Relaxed) + refused as u64,
+                    Ordering::Relaxed,
+                );
             }
         }
     }
@@ -132,7 +140,11 @@ fn first_frame(port: u16) -> [u8; 60] {
 ///
 /// # Errors
 /// When there is no port or no worker lcore, or a port or pool cannot be set up.
-pub fn run(eal: &Eal, options: &Options, mut on_period: impl FnMut(&str)) -> Result<Report, String> {
+pub fn run(
+    eal: &Eal,
+    options: &Options,
+    mut on_period: impl FnMut(&str),
+) -> Result<Report, String> {
     let workers = eal.worker_lcores();
     if workers.is_empty() {
         return Err("no worker lcore: give the EAL at least two lcores, e.g. -l 0,1".into());
@@ -213,11 +225,17 @@ pub fn run(eal: &Eal, options: &Options, mut on_period: impl FnMut(&str)) -> Res
     let tick = Duration::from_millis(10);
     let mut last_rx_total = 0u64;
     let mut last_change = started;
-    let mut last_period = (started, ports.iter().map(|_| (0u64, 0u64)).collect::<Vec<_>>());
+    let mut last_period = (
+        started,
+        ports.iter().map(|_| (0u64, 0u64)).collect::<Vec<_>>(),
+    );
     loop {
         std::thread::sleep(tick);
         let now = Instant::now();
-        let stats: Vec<PortStats> = ports.iter().map(|p| p.stats().unwrap_or_default()).collect();
+        let stats: Vec<PortStats> = ports
+            .iter()
+            .map(|p| p.stats().unwrap_or_default())
+            .collect();
         let rx_total: u64 = stats.iter().map(|s| s.ipackets).sum();
         if rx_total != last_rx_total {
             last_rx_total = rx_total;
@@ -245,7 +263,10 @@ pub fn run(eal: &Eal, options: &Options, mut on_period: impl FnMut(&str)) -> Res
         if options.duration.is_some_and(|d| elapsed >= d) {
             break;
         }
-        if options.idle_stop.is_some_and(|idle| now.duration_since(last_change) >= idle) {
+        if options
+            .idle_stop
+            .is_some_and(|idle| now.duration_since(last_change) >= idle)
+        {
             break;
         }
     }

@@ -23,7 +23,11 @@ use clap::Parser;
 /// queue per worker lcore; worker N forwards queue N of each port to queue N of its peer.
 /// At the end the per-port counters are printed in testpmd's layout.
 #[derive(Parser, Debug)]
-#[command(name = "rri-iofwd", version, override_usage = "rri-iofwd [EAL options] -- [OPTIONS]")]
+#[command(
+    name = "rri-iofwd",
+    version,
+    override_usage = "rri-iofwd [EAL options] -- [OPTIONS]"
+)]
 struct Cli {
     /// Stop after this many seconds.
     #[arg(long)]

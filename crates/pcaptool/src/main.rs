@@ -119,7 +119,11 @@ fn main() -> ExitCode {
         Command::Summary { file } => pcapfile::Capture::read(&file)
             .map(|cap| {
                 let bytes: usize = cap.packets().map(<[u8]>::len).sum();
-                println!("{}: {} packets, {bytes} bytes", file.display(), cap.records.len());
+                println!(
+                    "{}: {} packets, {bytes} bytes",
+                    file.display(),
+                    cap.records.len()
+                );
             })
             .map_err(|e| format!("{}: {e}", file.display())),
     };
@@ -133,11 +137,16 @@ fn main() -> ExitCode {
 }
 
 fn compare(expected: &PathBuf, actual: &PathBuf) -> Result<(), String> {
-    let read = |p: &PathBuf| pcapfile::Capture::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let read =
+        |p: &PathBuf| pcapfile::Capture::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let (want, got) = (read(expected)?, read(actual)?);
     for (i, (w, g)) in want.packets().zip(got.packets()).enumerate() {
         if w != g {
-            let at = w.iter().zip(g).position(|(a, b)| a != b).unwrap_or(w.len().min(g.len()));
+            let at = w
+                .iter()
+                .zip(g)
+                .position(|(a, b)| a != b)
+                .unwrap_or(w.len().min(g.len()));
             return Err(format!(
                 "packet {i} differs at byte {at} (lengths {} and {})",
                 w.len(),
