@@ -116,6 +116,6 @@ mod tests {
         );
         assert_eq!(lines[1].tokens[0].span.col, 2);
         assert_eq!(lines[1].rest_from(2), "10.1.1.1 default");
-        assert_eq!(lines[1].end_span().col, 27);
+        assert_eq!(lines[1].end_span().col, 28, "one space after the last word");
     }
 }
