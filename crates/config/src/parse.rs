@@ -223,6 +223,25 @@ impl Parser {
                     return;
                 }
                 let result = self.mode_command(&mode, line);
+                let result = match result {
+                    // "ip route ..." inside an interface block: the word fits the mode but the
+                    // line is a global command, which IOS then runs at global level.
+                    Err(mode_error) if is_keyword(first.text, GLOBAL).is_some() => {
+                        let saved = self.stack.clone();
+                        self.stack.clear();
+                        let before = self.diagnostics.len();
+                        match self.global(line) {
+                            Ok(()) => Ok(()),
+                            Err(global_error) => {
+                                self.diagnostics.truncate(before);
+                                self.stack = saved;
+                                let further = global_error.span.col > mode_error.span.col;
+                                Err(if further { global_error } else { mode_error })
+                            }
+                        }
+                    }
+                    other => other,
+                };
                 self.report(result);
                 return;
             }
@@ -432,7 +451,7 @@ impl Parser {
     }
 
     fn ip_route(&mut self, c: &mut Cursor<'_, '_>) -> Parsed<()> {
-        let start = c.prev_span();
+        let start = c.line.tokens[0].span;
         let vrf = if c.opt_keyword(&["vrf"]).is_some() {
             Some(c.word("a VRF name")?.value)
         } else {

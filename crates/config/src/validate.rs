@@ -620,36 +620,39 @@ impl Validator<'_> {
     fn access_lists(&mut self) {
         for acl in self.config.access_lists.values() {
             for (j, later) in acl.entries.iter().enumerate() {
-                for earlier in &acl.entries[..j] {
-                    if entry_covers(earlier, later) {
-                        self.warning(
-                            Code::AclShadowed,
-                            later.span,
-                            format!(
-                                "access list {}: '{}' never matches; line {} ('{}') matches all it would",
-                                acl.name,
-                                acl_entry_text(acl.kind, later),
-                                earlier.span.line,
-                                acl_entry_text(acl.kind, earlier)
-                            ),
-                        );
-                        break;
-                    }
-                    if earlier.action != later.action && entries_intersect(earlier, later) {
-                        self.warning(
-                            Code::AclOverlap,
-                            later.span,
-                            format!(
-                                "access list {}: '{}' overlaps line {} ('{}') with the opposite action; \
-                                 the earlier entry wins where they overlap",
-                                acl.name,
-                                acl_entry_text(acl.kind, later),
-                                earlier.span.line,
-                                acl_entry_text(acl.kind, earlier)
-                            ),
-                        );
-                        break;
-                    }
+                let earlier_entries = &acl.entries[..j];
+                // Shadowing matters more than an overlap: look for it first.
+                let shadow = earlier_entries.iter().find(|e| entry_covers(e, later));
+                let overlap = earlier_entries
+                    .iter()
+                    .find(|e| e.action != later.action && entries_intersect(e, later));
+                let found = match (shadow, overlap) {
+                    (Some(earlier), _) => Some((
+                        Code::AclShadowed,
+                        earlier,
+                        "never matches; line {line} ('{earlier}') matches all it would",
+                    )),
+                    (None, Some(earlier)) => Some((
+                        Code::AclOverlap,
+                        earlier,
+                        "overlaps line {line} ('{earlier}') with the opposite action; the earlier \
+                         entry wins where they overlap",
+                    )),
+                    (None, None) => None,
+                };
+                if let Some((code, earlier, how)) = found {
+                    let how = how
+                        .replace("{line}", &earlier.span.line.to_string())
+                        .replace("{earlier}", &acl_entry_text(acl.kind, earlier));
+                    self.warning(
+                        code,
+                        later.span,
+                        format!(
+                            "access list {}: '{}' {how}",
+                            acl.name,
+                            acl_entry_text(acl.kind, later)
+                        ),
+                    );
                 }
             }
         }
