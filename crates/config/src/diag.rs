@@ -54,7 +54,8 @@ pub enum Code {
     Legacy,
     /// An ACL entry that can never match, because an earlier entry matches all it would.
     AclShadowed,
-    /// An ACL entry that overlaps an earlier one with the opposite action.
+    /// An ACL entry that partly overlaps an earlier one with the opposite action (neither
+    /// contains the other).
     AclOverlap,
     /// Commands that contradict each other or a required combination that is missing.
     Inconsistent,

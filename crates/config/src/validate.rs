@@ -623,9 +623,14 @@ impl Validator<'_> {
                 let earlier_entries = &acl.entries[..j];
                 // Shadowing matters more than an overlap: look for it first.
                 let shadow = earlier_entries.iter().find(|e| entry_covers(e, later));
-                let overlap = earlier_entries
-                    .iter()
-                    .find(|e| e.action != later.action && entries_intersect(e, later));
+                // A later entry that contains an earlier one of the opposite action is the
+                // usual "exception, then the rule" pattern; only a partial overlap (neither
+                // contains the other) is suspicious.
+                let overlap = earlier_entries.iter().find(|e| {
+                    e.action != later.action
+                        && entries_intersect(e, later)
+                        && !entry_covers(later, e)
+                });
                 let found = match (shadow, overlap) {
                     (Some(earlier), _) => Some((
                         Code::AclShadowed,

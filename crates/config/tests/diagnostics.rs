@@ -438,3 +438,10 @@ fn rendering_names_file_line_and_column() {
          hub.cfg: 1 error, 2 warnings\n"
     );
 }
+
+#[test]
+fn exception_then_rule_is_not_an_overlap() {
+    // The later entry contains the earlier one: the usual "deny this, permit the rest".
+    let text = "access-list 120 deny ip host 10.0.0.1 any\naccess-list 120 permit ip 10.0.0.0 0.0.0.255 any\n";
+    assert!(config::check(text).diagnostics.0.is_empty());
+}

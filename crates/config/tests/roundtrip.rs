@@ -65,9 +65,8 @@ fn addr_match() -> impl Strategy<Value = AddrMatch> {
     prop_oneof![
         Just(AddrMatch::Any),
         ipv4().prop_map(AddrMatch::Host),
-        (any::<u32>(), any::<u32>()).prop_map(|(a, w)| {
-            AddrMatch::Wildcard(Ipv4Addr::from(a & !w), Ipv4Addr::from(w))
-        }),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(a, w)| { AddrMatch::Wildcard(Ipv4Addr::from(a & !w), Ipv4Addr::from(w)) }),
     ]
 }
 
@@ -104,7 +103,11 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn extended_entry(named: bool) -> impl Strategy<Value = AclEntry> {
     (
-        if named { option::of(1u32..100_000).boxed() } else { Just(None).boxed() },
+        if named {
+            option::of(1u32..100_000).boxed()
+        } else {
+            Just(None).boxed()
+        },
         action(),
         protocol(),
         addr_match(),
@@ -114,17 +117,23 @@ fn extended_entry(named: bool) -> impl Strategy<Value = AclEntry> {
         option::of((any::<u8>(), option::of(any::<u8>()))),
         any::<bool>(),
     )
-        .prop_map(|(seq, action, protocol, src, sp_, dst, dp, icmp, log)| AclEntry {
-            seq,
-            action,
-            protocol,
-            src,
-            src_port: if protocol.has_ports() { sp_ } else { None },
-            dst,
-            dst_port: if protocol.has_ports() { dp } else { None },
-            icmp: if protocol == Protocol::Icmp { icmp } else { None },
-            log,
-        })
+        .prop_map(
+            |(seq, action, protocol, src, sp_, dst, dp, icmp, log)| AclEntry {
+                seq,
+                action,
+                protocol,
+                src,
+                src_port: if protocol.has_ports() { sp_ } else { None },
+                dst,
+                dst_port: if protocol.has_ports() { dp } else { None },
+                icmp: if protocol == Protocol::Icmp {
+                    icmp
+                } else {
+                    None
+                },
+                log,
+            },
+        )
 }
 
 fn standard_entry() -> impl Strategy<Value = AclEntry> {
@@ -142,34 +151,47 @@ fn standard_entry() -> impl Strategy<Value = AclEntry> {
 }
 
 fn access_lists() -> impl Strategy<Value = BTreeMap<AclName, AccessList>> {
-    let numbered_ext = (100u32..200, vec(extended_entry(false), 1..5), vec(text(), 0..2));
+    let numbered_ext = (
+        100u32..200,
+        vec(extended_entry(false), 1..5),
+        vec(text(), 0..2),
+    );
     let numbered_std = (1u32..100, vec(standard_entry(), 1..4), vec(text(), 0..2));
-    let named = ("acl[a-z]{1,5}", vec(extended_entry(true), 0..5), vec(text(), 0..2));
-    (vec(numbered_ext, 0..3), vec(numbered_std, 0..2), vec(named, 0..2)).prop_map(|(ext, std, named)| {
-        let mut out = BTreeMap::new();
-        let mut put = |name: AclName, kind, entries: Vec<AclEntry>, remarks: Vec<String>| {
-            out.insert(
-                name.clone(),
-                AccessList {
-                    name,
-                    kind,
-                    entries: entries.into_iter().map(sp).collect(),
-                    remarks: remarks.into_iter().map(sp).collect(),
-                    span: Span::default(),
-                },
-            );
-        };
-        for (n, e, r) in ext {
-            put(AclName::Number(n), AclKind::Extended, e, r);
-        }
-        for (n, e, r) in std {
-            put(AclName::Number(n), AclKind::Standard, e, r);
-        }
-        for (n, e, r) in named {
-            put(AclName::Name(n), AclKind::Extended, e, r);
-        }
-        out
-    })
+    let named = (
+        "acl[a-z]{1,5}",
+        vec(extended_entry(true), 0..5),
+        vec(text(), 0..2),
+    );
+    (
+        vec(numbered_ext, 0..3),
+        vec(numbered_std, 0..2),
+        vec(named, 0..2),
+    )
+        .prop_map(|(ext, std, named)| {
+            let mut out = BTreeMap::new();
+            let mut put = |name: AclName, kind, entries: Vec<AclEntry>, remarks: Vec<String>| {
+                out.insert(
+                    name.clone(),
+                    AccessList {
+                        name,
+                        kind,
+                        entries: entries.into_iter().map(sp).collect(),
+                        remarks: remarks.into_iter().map(sp).collect(),
+                        span: Span::default(),
+                    },
+                );
+            };
+            for (n, e, r) in ext {
+                put(AclName::Number(n), AclKind::Extended, e, r);
+            }
+            for (n, e, r) in std {
+                put(AclName::Number(n), AclKind::Standard, e, r);
+            }
+            for (n, e, r) in named {
+                put(AclName::Name(n), AclKind::Extended, e, r);
+            }
+            out
+        })
 }
 
 fn transform() -> impl Strategy<Value = Transform> {
@@ -197,7 +219,10 @@ fn transform_sets() -> impl Strategy<Value = BTreeMap<String, TransformSet>> {
         name(),
         (
             vec(transform(), 1..4),
-            option::of(prop_oneof![Just(IpsecMode::Tunnel), Just(IpsecMode::Transport)]),
+            option::of(prop_oneof![
+                Just(IpsecMode::Tunnel),
+                Just(IpsecMode::Transport)
+            ]),
         ),
         0..3,
     )
@@ -266,24 +291,30 @@ enum Where {
 
 fn session_keys() -> impl Strategy<Value = Vec<Spanned<SessionKey>>> {
     let key = |direction| {
-        (256u32.., vec(any::<u8>(), 1..40), option::of(vec(any::<u8>(), 1..20))).prop_map(
-            move |(spi, cipher, authenticator)| SessionKey {
+        (
+            256u32..,
+            vec(any::<u8>(), 1..40),
+            option::of(vec(any::<u8>(), 1..20)),
+        )
+            .prop_map(move |(spi, cipher, authenticator)| SessionKey {
                 direction,
                 spi,
                 cipher,
                 authenticator,
-            },
-        )
+            })
     };
-    (option::of(key(Direction::Inbound)), option::of(key(Direction::Outbound)), any::<bool>()).prop_map(
-        |(i, o, swap)| {
+    (
+        option::of(key(Direction::Inbound)),
+        option::of(key(Direction::Outbound)),
+        any::<bool>(),
+    )
+        .prop_map(|(i, o, swap)| {
             let mut v: Vec<SessionKey> = i.into_iter().chain(o).collect();
             if swap {
                 v.reverse();
             }
             v.into_iter().map(sp).collect()
-        },
-    )
+        })
 }
 
 fn body(place: Where) -> impl Strategy<Value = MapEntryBody> {
@@ -292,7 +323,11 @@ fn body(place: Where) -> impl Strategy<Value = MapEntryBody> {
     (
         (
             option::of(text()),
-            if map_like { vec(peer(), 0..3).boxed() } else { Just(vec![]).boxed() },
+            if map_like {
+                vec(peer(), 0..3).boxed()
+            } else {
+                Just(vec![]).boxed()
+            },
             if map_like {
                 option::of(prop_oneof![
                     (100u32..200).prop_map(AclName::Number),
@@ -315,9 +350,21 @@ fn body(place: Where) -> impl Strategy<Value = MapEntryBody> {
                 (6u32..=12).prop_map(|b| Replay::WindowSize(1 << b)),
                 Just(Replay::Disabled)
             ]),
-            if negotiated { option::of(name()).boxed() } else { Just(None).boxed() },
-            if negotiated { option::of(name()).boxed() } else { Just(None).boxed() },
-            if negotiated { option::of(dh()).boxed() } else { Just(None).boxed() },
+            if negotiated {
+                option::of(name()).boxed()
+            } else {
+                Just(None).boxed()
+            },
+            if negotiated {
+                option::of(name()).boxed()
+            } else {
+                Just(None).boxed()
+            },
+            if negotiated {
+                option::of(dh()).boxed()
+            } else {
+                Just(None).boxed()
+            },
             if matches!(place, Where::Manual) {
                 session_keys().boxed()
             } else {
@@ -337,7 +384,12 @@ fn body(place: Where) -> impl Strategy<Value = MapEntryBody> {
                 reverse_route: rr.map(sp),
                 rri_distance: dist.map(sp),
                 rri_tag: tag.map(sp),
-                idle_time: idle.map(|(seconds, default_peer)| sp(IdleTime { seconds, default_peer })),
+                idle_time: idle.map(|(seconds, default_peer)| {
+                    sp(IdleTime {
+                        seconds,
+                        default_peer,
+                    })
+                }),
                 lifetime_seconds: life_s.map(sp),
                 lifetime_kilobytes: life_kb.map(sp),
                 replay: replay.map(sp),
@@ -357,7 +409,10 @@ fn crypto_maps() -> impl Strategy<Value = BTreeMap<String, CryptoMap>> {
     ];
     btree_map(
         name(),
-        (option::of(iface_name()), btree_map(1u32..=65535, entry, 0..3)),
+        (
+            option::of(iface_name()),
+            btree_map(1u32..=65535, entry, 0..3),
+        ),
         0..3,
     )
     .prop_map(|maps| {
@@ -389,7 +444,12 @@ fn crypto_maps() -> impl Strategy<Value = BTreeMap<String, CryptoMap>> {
 }
 
 fn dynamic_maps() -> impl Strategy<Value = BTreeMap<String, DynamicMap>> {
-    btree_map(name(), btree_map(1u32..=65535, body(Where::Dynamic), 1..3), 0..2).prop_map(|maps| {
+    btree_map(
+        name(),
+        btree_map(1u32..=65535, body(Where::Dynamic), 1..3),
+        0..2,
+    )
+    .prop_map(|maps| {
         maps.into_iter()
             .map(|(n, entries)| {
                 let map = DynamicMap {
@@ -443,8 +503,14 @@ fn interfaces() -> impl Strategy<Value = Vec<Interface>> {
         ),
         (
             option::of((name(), any::<bool>())),
-            option::of(prop_oneof![Just(TunnelMode::IpsecIpv4), Just(TunnelMode::GreIp)]),
-            option::of(prop_oneof![iface_name(), ipv4().prop_map(|a| a.to_string())]),
+            option::of(prop_oneof![
+                Just(TunnelMode::IpsecIpv4),
+                Just(TunnelMode::GreIp)
+            ]),
+            option::of(prop_oneof![
+                iface_name(),
+                ipv4().prop_map(|a| a.to_string())
+            ]),
             option::of(ipv4()),
             option::of(name()),
             any::<bool>(),
@@ -515,34 +581,42 @@ fn static_routes() -> impl Strategy<Value = Vec<Spanned<StaticRoute>>> {
         option::of(name()),
         any::<bool>(),
     )
-        .prop_map(|(vrf, prefix, (next_hop, interface), distance, tag, name, permanent)| {
-            sp(StaticRoute {
-                vrf,
-                prefix,
-                next_hop,
-                interface,
-                distance,
-                tag,
-                name,
-                permanent,
-            })
-        });
+        .prop_map(
+            |(vrf, prefix, (next_hop, interface), distance, tag, name, permanent)| {
+                sp(StaticRoute {
+                    vrf,
+                    prefix,
+                    next_hop,
+                    interface,
+                    distance,
+                    tag,
+                    name,
+                    permanent,
+                })
+            },
+        );
     vec(route, 0..4)
 }
 
 fn keepalive(retry_and_mode: bool) -> impl Strategy<Value = Keepalive> {
     let mode = prop_oneof![Just(DpdMode::Periodic), Just(DpdMode::OnDemand)];
-    (10u32..=3600, option::of(2u32..=60), option::of(mode)).prop_map(move |(interval, retry, mode)| {
-        if retry_and_mode {
-            Keepalive {
-                interval,
-                retry: Some(retry.unwrap_or(2)),
-                mode: Some(mode.unwrap_or(DpdMode::Periodic)),
+    (10u32..=3600, option::of(2u32..=60), option::of(mode)).prop_map(
+        move |(interval, retry, mode)| {
+            if retry_and_mode {
+                Keepalive {
+                    interval,
+                    retry: Some(retry.unwrap_or(2)),
+                    mode: Some(mode.unwrap_or(DpdMode::Periodic)),
+                }
+            } else {
+                Keepalive {
+                    interval,
+                    retry,
+                    mode,
+                }
             }
-        } else {
-            Keepalive { interval, retry, mode }
-        }
-    })
+        },
+    )
 }
 
 fn isakmp() -> impl Strategy<Value = Isakmp> {
@@ -553,11 +627,15 @@ fn isakmp() -> impl Strategy<Value = Isakmp> {
         option::of(1u16..=31),
         option::of(60u32..=86400),
     );
-    let key = || (name(), ipv4(), mask_len()).prop_map(|(key, address, len)| sp(IsakmpKey { key, address, len }));
+    let key = || {
+        (name(), ipv4(), mask_len())
+            .prop_map(|(key, address, len)| sp(IsakmpKey { key, address, len }))
+    };
     let ident = prop_oneof![
         name().prop_map(IdentityMatch::Group),
         host().prop_map(IdentityMatch::Host),
-        (ipv4(), mask_len(), option::of(name())).prop_map(|(addr, len, vrf)| IdentityMatch::Address { addr, len, vrf }),
+        (ipv4(), mask_len(), option::of(name()))
+            .prop_map(|(addr, len, vrf)| IdentityMatch::Address { addr, len, vrf }),
     ];
     let profile = (
         option::of(name()),
@@ -646,7 +724,12 @@ fn ikev2() -> impl Strategy<Value = Ikev2> {
         Ikev2Cipher::AesCbc256,
         Ikev2Cipher::TripleDes,
     ]);
-    let prf = prop::sample::select(vec![Ikev2Prf::Sha256, Ikev2Prf::Sha384, Ikev2Prf::Sha512, Ikev2Prf::Sha1]);
+    let prf = prop::sample::select(vec![
+        Ikev2Prf::Sha256,
+        Ikev2Prf::Sha384,
+        Ikev2Prf::Sha512,
+        Ikev2Prf::Sha1,
+    ]);
     let proposal = (
         vec(cipher, 0..3),
         vec(prf, 0..3),
@@ -664,7 +747,8 @@ fn ikev2() -> impl Strategy<Value = Ikev2> {
     );
     let remote = prop_oneof![
         (ipv4(), mask_len()).prop_map(|(a, l)| RemoteIdentityMatch::Address(a, l)),
-        (host(), any::<bool>()).prop_map(|(name, domain)| RemoteIdentityMatch::Fqdn { name, domain }),
+        (host(), any::<bool>())
+            .prop_map(|(name, domain)| RemoteIdentityMatch::Fqdn { name, domain }),
         "[a-z]{1,5}@example\\.com".prop_map(RemoteIdentityMatch::Email),
         name().prop_map(RemoteIdentityMatch::KeyId),
         Just(RemoteIdentityMatch::Any),
@@ -689,86 +773,95 @@ fn ikev2() -> impl Strategy<Value = Ikev2> {
         option::of(keepalive(true)),
         option::of(1u32..=1000),
     )
-        .prop_map(|(proposals, policies, keyrings, profiles, dpd, cookie)| Ikev2 {
-            proposals: proposals
-                .into_iter()
-                .map(|(n, (e, p, i, g))| {
-                    let v = Ikev2Proposal {
-                        name: sp(n.clone()),
-                        encryption: e.into_iter().map(sp).collect(),
-                        prf: p.into_iter().map(sp).collect(),
-                        integrity: i.into_iter().map(|s| sp(s.to_string())).collect(),
-                        groups: g.into_iter().map(sp).collect(),
-                        span: Span::default(),
-                    };
-                    (n, v)
-                })
-                .collect(),
-            policies: policies
-                .into_iter()
-                .map(|(n, (props, local, fvrf))| {
-                    let v = Ikev2Policy {
-                        name: sp(n.clone()),
-                        proposals: props.into_iter().map(sp).collect(),
-                        match_local: local.into_iter().map(sp).collect(),
-                        match_fvrf: fvrf.map(sp),
-                        span: Span::default(),
-                    };
-                    (n, v)
-                })
-                .collect(),
-            keyrings: keyrings
-                .into_iter()
-                .map(|(n, peers)| {
-                    let v = Ikev2Keyring {
-                        name: sp(n.clone()),
-                        peers: peers
-                            .into_iter()
-                            .map(|(pn, (addr, hostname, ident, psk, l, r))| {
-                                let p = Ikev2KeyringPeer {
-                                    name: sp(pn.clone()),
-                                    address: addr.map(sp),
-                                    hostname: hostname.map(sp),
-                                    identity: ident.map(sp),
-                                    pre_shared_key: psk.map(sp),
-                                    pre_shared_key_local: l.map(sp),
-                                    pre_shared_key_remote: r.map(sp),
-                                    span: Span::default(),
-                                };
-                                (pn, p)
-                            })
-                            .collect(),
-                        span: Span::default(),
-                    };
-                    (n, v)
-                })
-                .collect(),
-            profiles: profiles
-                .into_iter()
-                .map(|(n, (remote, local, idl, al, ar, kr, dpd, life, vt, nat))| {
-                    let v = Ikev2Profile {
-                        name: sp(n.clone()),
-                        match_remote: remote.into_iter().map(sp).collect(),
-                        match_local_address: local.into_iter().map(sp).collect(),
-                        identity_local: idl.map(sp),
-                        auth_local: al.map(|s| sp(s.to_string())),
-                        auth_remote: ar.map(|s| sp(s.to_string())),
-                        keyring: kr.map(sp),
-                        dpd: dpd.map(sp),
-                        lifetime: life.map(sp),
-                        virtual_template: vt.map(sp),
-                        nat_keepalive: nat.map(sp),
-                        span: Span::default(),
-                    };
-                    (n, v)
-                })
-                .collect(),
-            dpd: dpd.map(sp),
-            cookie_challenge: cookie.map(sp),
-        })
+        .prop_map(
+            |(proposals, policies, keyrings, profiles, dpd, cookie)| Ikev2 {
+                proposals: proposals
+                    .into_iter()
+                    .map(|(n, (e, p, i, g))| {
+                        let v = Ikev2Proposal {
+                            name: sp(n.clone()),
+                            encryption: e.into_iter().map(sp).collect(),
+                            prf: p.into_iter().map(sp).collect(),
+                            integrity: i.into_iter().map(|s| sp(s.to_string())).collect(),
+                            groups: g.into_iter().map(sp).collect(),
+                            span: Span::default(),
+                        };
+                        (n, v)
+                    })
+                    .collect(),
+                policies: policies
+                    .into_iter()
+                    .map(|(n, (props, local, fvrf))| {
+                        let v = Ikev2Policy {
+                            name: sp(n.clone()),
+                            proposals: props.into_iter().map(sp).collect(),
+                            match_local: local.into_iter().map(sp).collect(),
+                            match_fvrf: fvrf.map(sp),
+                            span: Span::default(),
+                        };
+                        (n, v)
+                    })
+                    .collect(),
+                keyrings: keyrings
+                    .into_iter()
+                    .map(|(n, peers)| {
+                        let v = Ikev2Keyring {
+                            name: sp(n.clone()),
+                            peers: peers
+                                .into_iter()
+                                .map(|(pn, (addr, hostname, ident, psk, l, r))| {
+                                    let p = Ikev2KeyringPeer {
+                                        name: sp(pn.clone()),
+                                        address: addr.map(sp),
+                                        hostname: hostname.map(sp),
+                                        identity: ident.map(sp),
+                                        pre_shared_key: psk.map(sp),
+                                        pre_shared_key_local: l.map(sp),
+                                        pre_shared_key_remote: r.map(sp),
+                                        span: Span::default(),
+                                    };
+                                    (pn, p)
+                                })
+                                .collect(),
+                            span: Span::default(),
+                        };
+                        (n, v)
+                    })
+                    .collect(),
+                profiles: profiles
+                    .into_iter()
+                    .map(
+                        |(n, (remote, local, idl, al, ar, kr, dpd, life, vt, nat))| {
+                            let v = Ikev2Profile {
+                                name: sp(n.clone()),
+                                match_remote: remote.into_iter().map(sp).collect(),
+                                match_local_address: local.into_iter().map(sp).collect(),
+                                identity_local: idl.map(sp),
+                                auth_local: al.map(|s| sp(s.to_string())),
+                                auth_remote: ar.map(|s| sp(s.to_string())),
+                                keyring: kr.map(sp),
+                                dpd: dpd.map(sp),
+                                lifetime: life.map(sp),
+                                virtual_template: vt.map(sp),
+                                nat_keepalive: nat.map(sp),
+                                span: Span::default(),
+                            };
+                            (n, v)
+                        },
+                    )
+                    .collect(),
+                dpd: dpd.map(sp),
+                cookie_challenge: cookie.map(sp),
+            },
+        )
 }
 
-fn routing() -> impl Strategy<Value = (Vec<RouterProcess>, BTreeMap<String, BTreeMap<u32, RouteMapEntry>>)> {
+fn routing() -> impl Strategy<
+    Value = (
+        Vec<RouterProcess>,
+        BTreeMap<String, BTreeMap<u32, RouteMapEntry>>,
+    ),
+> {
     let proto = prop_oneof![
         (1u32..=65535).prop_map(RoutingProtocol::Ospf),
         (1u32..).prop_map(RoutingProtocol::Bgp),
@@ -798,20 +891,33 @@ fn routing() -> impl Strategy<Value = (Vec<RouterProcess>, BTreeMap<String, BTre
                 route_map: rm.map(sp),
             })
         });
-    let router = (proto, option::of(ipv4()), vec(red, 0..3), vec(text(), 0..2), vec(text(), 0..2)).prop_map(
-        |(protocol, id, redistribute, networks, neighbors)| RouterProcess {
-            protocol,
-            router_id: id.map(sp),
-            redistribute,
-            networks: networks.into_iter().map(sp).collect(),
-            neighbors: neighbors.into_iter().map(sp).collect(),
-            span: Span::default(),
-        },
-    );
+    let router = (
+        proto,
+        option::of(ipv4()),
+        vec(red, 0..3),
+        vec(text(), 0..2),
+        vec(text(), 0..2),
+    )
+        .prop_map(
+            |(protocol, id, redistribute, networks, neighbors)| RouterProcess {
+                protocol,
+                router_id: id.map(sp),
+                redistribute,
+                networks: networks.into_iter().map(sp).collect(),
+                neighbors: neighbors.into_iter().map(sp).collect(),
+                span: Span::default(),
+            },
+        );
     let rm_entry = (
         action(),
         vec(any::<u32>(), 0..3),
-        vec(prop_oneof![(1u32..200).prop_map(AclName::Number), "acl[a-z]{1,3}".prop_map(AclName::Name)], 0..2),
+        vec(
+            prop_oneof![
+                (1u32..200).prop_map(AclName::Number),
+                "acl[a-z]{1,3}".prop_map(AclName::Name)
+            ],
+            0..2,
+        ),
         option::of(any::<u32>()),
         option::of(1u8..=2),
         option::of(any::<u32>()),
@@ -884,7 +990,11 @@ fn rest() -> impl Strategy<Value = Config> {
             option::of(120u32..=86400),
             option::of(2560u64..=4_294_967_295),
             option::of((6u32..=12).prop_map(|b| 1u32 << b)),
-            option::of(prop_oneof![Just(DfBit::Clear), Just(DfBit::Set), Just(DfBit::Copy)]),
+            option::of(prop_oneof![
+                Just(DfBit::Clear),
+                Just(DfBit::Set),
+                Just(DfBit::Copy)
+            ]),
         ),
         (
             vec("--?[a-z][a-z0-9-]{0,8}", 0..4),
@@ -898,69 +1008,89 @@ fn rest() -> impl Strategy<Value = Config> {
             (
                 option::of(prop::sample::select(vec!["auto", "manual", "acl"])),
                 option::of((name(), name())),
-                option::of(prop::sample::select(vec!["client", "network-extension", "network-plus"])),
-                vec(prop_oneof![ipv4().prop_map(|a| a.to_string()), host()], 0..2),
+                option::of(prop::sample::select(vec![
+                    "client",
+                    "network-extension",
+                    "network-plus",
+                ])),
+                vec(
+                    prop_oneof![ipv4().prop_map(|a| a.to_string()), host()],
+                    0..2,
+                ),
                 option::of((name(), name())),
-                option::of(prop::sample::select(vec!["interactive", "local", "http-intercept"])),
+                option::of(prop::sample::select(vec![
+                    "interactive",
+                    "local",
+                    "http-intercept",
+                ])),
                 option::of(1u32..=65535),
             ),
             0..2,
         ),
     )
-        .prop_map(|((hostname, domain, ns, dnssec, anchors), vrfs, g, d, ez)| Config {
-            hostname: hostname.map(sp),
-            domain_name: domain.map(sp),
-            name_servers: ns.into_iter().map(|(address, port)| sp(NameServer { address, port })).collect(),
-            dns_resolver: DnsResolver {
-                dnssec_required: dnssec.map(sp),
-                trust_anchors: anchors.into_iter().map(sp).collect(),
+        .prop_map(
+            |((hostname, domain, ns, dnssec, anchors), vrfs, g, d, ez)| Config {
+                hostname: hostname.map(sp),
+                domain_name: domain.map(sp),
+                name_servers: ns
+                    .into_iter()
+                    .map(|(address, port)| sp(NameServer { address, port }))
+                    .collect(),
+                dns_resolver: DnsResolver {
+                    dnssec_required: dnssec.map(sp),
+                    trust_anchors: anchors.into_iter().map(sp).collect(),
+                },
+                vrfs: vrfs
+                    .into_iter()
+                    .map(|(n, (def, rd, rts))| {
+                        let v = Vrf {
+                            name: sp(n.clone()),
+                            style: if def {
+                                VrfStyle::Definition
+                            } else {
+                                VrfStyle::IpVrf
+                            },
+                            rd: rd.map(sp),
+                            route_targets: rts.into_iter().map(sp).collect(),
+                            span: Span::default(),
+                        };
+                        (n, v)
+                    })
+                    .collect(),
+                ipsec_global: IpsecGlobal {
+                    idle_time: g.0.map(sp),
+                    lifetime_seconds: g.1.map(sp),
+                    lifetime_kilobytes: g.2.map(sp),
+                    replay_window: g.3.map(sp),
+                    df_bit: g.4.map(sp),
+                },
+                dpdk: DpdkGlobal {
+                    eal_options: d.0.into_iter().map(sp).collect(),
+                    main_lcore: d.1.map(sp),
+                    worker_lcores: d.2.map(|s| sp(s.into_iter().collect())),
+                    mempool_mbufs: d.3.map(sp),
+                    burst: d.4.map(sp),
+                },
+                ezvpn_clients: ez
+                    .into_iter()
+                    .map(|(n, (connect, group, mode, peers, user, xauth, vi))| {
+                        let e = EzvpnClient {
+                            name: sp(n.clone()),
+                            connect: connect.map(|s| sp(s.to_string())),
+                            group: group.map(sp),
+                            mode: mode.map(|s| sp(s.to_string())),
+                            peers: peers.into_iter().map(sp).collect(),
+                            username: user.map(sp),
+                            xauth_userid_mode: xauth.map(|s| sp(s.to_string())),
+                            virtual_interface: vi.map(sp),
+                            span: Span::default(),
+                        };
+                        (n, e)
+                    })
+                    .collect(),
+                ..Config::default()
             },
-            vrfs: vrfs
-                .into_iter()
-                .map(|(n, (def, rd, rts))| {
-                    let v = Vrf {
-                        name: sp(n.clone()),
-                        style: if def { VrfStyle::Definition } else { VrfStyle::IpVrf },
-                        rd: rd.map(sp),
-                        route_targets: rts.into_iter().map(sp).collect(),
-                        span: Span::default(),
-                    };
-                    (n, v)
-                })
-                .collect(),
-            ipsec_global: IpsecGlobal {
-                idle_time: g.0.map(sp),
-                lifetime_seconds: g.1.map(sp),
-                lifetime_kilobytes: g.2.map(sp),
-                replay_window: g.3.map(sp),
-                df_bit: g.4.map(sp),
-            },
-            dpdk: DpdkGlobal {
-                eal_options: d.0.into_iter().map(sp).collect(),
-                main_lcore: d.1.map(sp),
-                worker_lcores: d.2.map(|s| sp(s.into_iter().collect())),
-                mempool_mbufs: d.3.map(sp),
-                burst: d.4.map(sp),
-            },
-            ezvpn_clients: ez
-                .into_iter()
-                .map(|(n, (connect, group, mode, peers, user, xauth, vi))| {
-                    let e = EzvpnClient {
-                        name: sp(n.clone()),
-                        connect: connect.map(|s| sp(s.to_string())),
-                        group: group.map(sp),
-                        mode: mode.map(|s| sp(s.to_string())),
-                        peers: peers.into_iter().map(sp).collect(),
-                        username: user.map(sp),
-                        xauth_userid_mode: xauth.map(|s| sp(s.to_string())),
-                        virtual_interface: vi.map(sp),
-                        span: Span::default(),
-                    };
-                    (n, e)
-                })
-                .collect(),
-            ..Config::default()
-        })
+        )
 }
 
 fn configs() -> impl Strategy<Value = Config> {
@@ -975,20 +1105,32 @@ fn configs() -> impl Strategy<Value = Config> {
         ikev2(),
         routing(),
     )
-        .prop_map(|(mut c, ifs, routes, acls, ts, (maps, dyns, profiles), isakmp, ikev2, (routers, rms))| {
-            c.interfaces = ifs;
-            c.static_routes = routes;
-            c.access_lists = acls;
-            c.transform_sets = ts;
-            c.crypto_maps = maps;
-            c.dynamic_maps = dyns;
-            c.ipsec_profiles = profiles;
-            c.isakmp = isakmp;
-            c.ikev2 = ikev2;
-            c.routers = routers;
-            c.route_maps = rms;
-            c
-        })
+        .prop_map(
+            |(
+                mut c,
+                ifs,
+                routes,
+                acls,
+                ts,
+                (maps, dyns, profiles),
+                isakmp,
+                ikev2,
+                (routers, rms),
+            )| {
+                c.interfaces = ifs;
+                c.static_routes = routes;
+                c.access_lists = acls;
+                c.transform_sets = ts;
+                c.crypto_maps = maps;
+                c.dynamic_maps = dyns;
+                c.ipsec_profiles = profiles;
+                c.isakmp = isakmp;
+                c.ikev2 = ikev2;
+                c.routers = routers;
+                c.route_maps = rms;
+                c
+            },
+        )
 }
 
 proptest! {

@@ -1,0 +1,21 @@
+//! The configuration parser on arbitrary input: no panic, no hang, and whatever it accepts
+//! renders to text that parses back to the same model without errors.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let checked = config::check(text);
+    for d in &checked.diagnostics.0 {
+        let _ = d.render("fuzz", text);
+    }
+    let rendered = config::render(&checked.config);
+    let again = config::parse(&rendered);
+    assert!(
+        again.diagnostics.iter().all(|d| d.severity == config::Severity::Warning),
+        "rendering does not parse:\n{rendered}\n{:?}",
+        again.diagnostics
+    );
+    assert_eq!(again.config, checked.config, "round trip differs:\n{rendered}");
+});
