@@ -2,17 +2,20 @@
 //! and the change stream.
 //!
 //! Selection: among a prefix's candidates that are *eligible*, the lowest administrative
-//! distance wins, then the lowest metric, then the lower source rank, then the lower owner id
-//! (a stable tie-break). A candidate is eligible when it names an interface, or when its
+//! distance wins, then the lowest metric, then the lower source rank, then the lower next-hop
+//! address and interface (a tie-break on content, independent of arrival order). A candidate is eligible when it names an interface, or when its
 //! next-hop address resolves — recursively, through the best routes of other prefixes, to an
 //! interface — without passing through the candidate's own prefix (a route cannot resolve
-//! through itself) or through any prefix twice (a loop); routes via the address being
-//! resolved are skipped while resolving it. So a static route whose next hop
+//! through itself) or through any prefix twice (a loop); prefixes with a candidate via the
+//! address being resolved are skipped while resolving it. So a static route whose next hop
 //! becomes unreachable gives way to a floating route, as on IOS.
 //!
 //! Next hops are tracked: each next-hop address in use is resolved once and re-resolved
 //! only when a best route inside a prefix that covers it, or on its resolution path, changes.
-//! A change propagates through a worklist until nothing moves.
+//! A change propagates through a worklist until nothing moves. For configurations whose
+//! recursive routes do not depend on each other in a cycle the result is unique, whatever the
+//! order of events; with such a cycle several stable states exist and the one reached
+//! depends on history (as on IOS), and a bound on the work stops an oscillation.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv4Addr;
@@ -86,7 +89,16 @@ pub struct Rib {
     users: BTreeSet<(VrfId, Ipv4Addr, Prefix)>,
     changes: Vec<RibChange>,
     change_index: FxHashMap<(VrfId, Prefix), usize>,
-    work: VecDeque<(VrfId, Prefix)>,
+    work: VecDeque<Work>,
+}
+
+/// A step of settling the table after a change.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// Recompute the best route of a prefix.
+    Reselect(VrfId, Prefix),
+    /// Re-resolve the tracked next hops inside a prefix.
+    Recheck(VrfId, Prefix),
 }
 
 impl Default for Table {
@@ -103,11 +115,11 @@ impl Table {
         self.lpm_where(addr, |_| true)
     }
 
-    /// The longest match among best routes that `usable` accepts.
+    /// The longest match among prefixes with a best route whose slot `usable` accepts.
     fn lpm_where(
         &self,
         addr: Ipv4Addr,
-        usable: impl Fn(&FibEntry) -> bool,
+        usable: impl Fn(&Slot) -> bool,
     ) -> Option<(Prefix, &FibEntry)> {
         let a = u32::from(addr);
         for len in (0..=32u8).rev() {
@@ -118,8 +130,8 @@ impl Table {
                 addr: Ipv4Addr::from(a & mask(len)),
                 len,
             };
-            if let Some(best) = self.slots.get(&p).and_then(|s| s.best.as_ref()) {
-                if usable(best) {
+            if let Some(slot) = self.slots.get(&p) {
+                if let Some(best) = slot.best.as_ref().filter(|_| usable(slot)) {
                     return Some((p, best));
                 }
             }
@@ -168,14 +180,25 @@ impl Rib {
                 None
             }
         };
-        if let Some(nh) = old.and_then(Route::tracked_next_hop) {
+        let old_nh = old.and_then(Route::tracked_next_hop);
+        if let Some(nh) = old_nh {
             self.untrack(vrf, nh, prefix);
         }
         if let Some(nh) = route.tracked_next_hop() {
             self.track(vrf, nh, prefix);
         }
-        self.work.push_back((vrf, prefix));
+        self.work.push_back(Work::Reselect(vrf, prefix));
+        self.recheck_if_self_covering(vrf, prefix, old_nh);
+        self.recheck_if_self_covering(vrf, prefix, route.tracked_next_hop());
         self.settle();
+    }
+
+    /// A prefix that gains or loses a route via an address inside it changes how that address
+    /// resolves (such prefixes are skipped), even when its best route stays the same.
+    fn recheck_if_self_covering(&mut self, vrf: VrfId, prefix: Prefix, nh: Option<Ipv4Addr>) {
+        if nh.is_some_and(|a| prefix.contains(a)) {
+            self.work.push_back(Work::Recheck(vrf, prefix));
+        }
     }
 
     /// Removes the candidate of `source` and `owner` from `prefix`; returns whether it existed.
@@ -194,7 +217,8 @@ impl Rib {
         if let Some(nh) = old.tracked_next_hop() {
             self.untrack(vrf, nh, prefix);
         }
-        self.work.push_back((vrf, prefix));
+        self.work.push_back(Work::Reselect(vrf, prefix));
+        self.recheck_if_self_covering(vrf, prefix, old.tracked_next_hop());
         self.settle();
         true
     }
@@ -244,10 +268,15 @@ impl Rib {
         let Some(table) = self.table_ref(vrf) else {
             return (None, path);
         };
-        // Routes via this very address cannot resolve it (a peer inside the network it
-        // protects, `ip route 172.17.11.0 255.255.255.0 172.17.11.1`): look past them.
-        let Some((p, best)) = table.lpm_where(addr, |b| b.route.tracked_next_hop() != Some(addr))
-        else {
+        // A prefix with a route via this very address cannot resolve it (a peer inside the
+        // network it protects, `ip route 172.17.11.0 255.255.255.0 172.17.11.1`): look past
+        // it, whichever of its candidates is best, so that the answer does not depend on it.
+        let Some((p, best)) = table.lpm_where(addr, |slot| {
+            !slot
+                .candidates
+                .iter()
+                .any(|c| c.tracked_next_hop() == Some(addr))
+        }) else {
             return (None, path);
         };
         path.push(p);
@@ -287,7 +316,7 @@ impl Rib {
 
     fn settle(&mut self) {
         let mut budget = 64 * (self.work.len() + 64);
-        while let Some((vrf, prefix)) = self.work.pop_front() {
+        while let Some(work) = self.work.pop_front() {
             if budget == 0 {
                 tracing::warn!(
                     target: "rib",
@@ -297,8 +326,13 @@ impl Rib {
                 return;
             }
             budget -= 1;
-            if self.reselect(vrf, prefix) {
-                self.recheck_next_hops(vrf, prefix);
+            match work {
+                Work::Reselect(vrf, prefix) => {
+                    if self.reselect(vrf, prefix) {
+                        self.recheck_next_hops(vrf, prefix);
+                    }
+                }
+                Work::Recheck(vrf, prefix) => self.recheck_next_hops(vrf, prefix),
             }
         }
     }
@@ -379,7 +413,7 @@ impl Rib {
                 },
             );
             for &(_, _, user) in self.users.range(lo..=hi) {
-                self.work.push_back((vrf, user));
+                self.work.push_back(Work::Reselect(vrf, user));
             }
         }
     }
@@ -461,7 +495,17 @@ impl Route {
         }
     }
 
-    fn preference(&self) -> (u8, u32, u8, u32) {
-        (self.distance, self.metric, self.source.rank(), self.owner)
+    /// Lower is better. After distance, metric and source, ties go by content (next hop,
+    /// then interface) so that the choice does not depend on the order routes arrived in;
+    /// the owner id only separates otherwise identical candidates.
+    fn preference(&self) -> (u8, u32, u8, u32, u32, u32) {
+        (
+            self.distance,
+            self.metric,
+            self.source.rank(),
+            self.next_hop.map_or(0, u32::from),
+            self.interface.map_or(u32::MAX, |i| i.0),
+            self.owner,
+        )
     }
 }
