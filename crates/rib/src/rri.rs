@@ -26,11 +26,14 @@
 //! configuration and the live SAs, and only the routes that differ are added, changed or
 //! removed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use config::{AclKind, Action, Config, CryptoMapKind, MapEntryBody, RemotePeer, ReverseRoute};
 
@@ -144,11 +147,14 @@ pub enum Contributor {
     /// A static map entry with `reverse-route static`.
     StaticMap {
         /// Crypto map name.
-        map: String,
+        map: Arc<str>,
         /// Entry sequence number.
         seq: u32,
     },
 }
+
+/// Who needs a route and what each asks, sorted by contributor (almost always one).
+pub type Contributors = SmallVec<[(Contributor, Contribution); 1]>;
 
 /// A route the manager has installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +162,7 @@ pub struct RriRoute {
     /// Its owner id in the RIB.
     pub owner: u32,
     /// Everyone who needs it, and what each asks.
-    pub contributors: BTreeMap<Contributor, Contribution>,
+    pub contributors: Contributors,
 }
 
 impl RriRoute {
@@ -169,9 +175,23 @@ impl RriRoute {
     /// lowest tag, then the first contributor.
     pub fn governing(&self) -> &Contribution {
         self.contributors
-            .values()
+            .iter()
+            .map(|(_, c)| c)
             .min_by_key(|c| (c.effective_distance(), c.tag))
             .expect("an installed route has a contributor")
+    }
+
+    fn add(&mut self, who: Contributor, what: Contribution) {
+        match self.contributors.binary_search_by(|(c, _)| c.cmp(&who)) {
+            Ok(i) => self.contributors[i].1 = what,
+            Err(i) => self.contributors.insert(i, (who, what)),
+        }
+    }
+
+    fn drop_contributor(&mut self, who: &Contributor) {
+        if let Ok(i) = self.contributors.binary_search_by(|(c, _)| c.cmp(who)) {
+            self.contributors.remove(i);
+        }
     }
 }
 
@@ -261,15 +281,23 @@ impl fmt::Display for RriEvent {
 #[derive(Debug, Clone, Default)]
 pub struct RriManager {
     config: Config,
-    sas: BTreeMap<SaId, SaUp>,
-    sa_keys: FxHashMap<SaId, Vec<RouteKey>>,
+    /// Where each applied crypto map is: its first interface and that interface's VRF.
+    map_places: FxHashMap<String, (IfIndex, VrfId)>,
+    /// The VRF each IPsec profile's sessions go in (that of the template protected by it).
+    profile_vrfs: FxHashMap<String, VrfId>,
+    sas: FxHashMap<SaId, SaUp>,
+    sa_keys: FxHashMap<SaId, SmallVec<[RouteKey; 2]>>,
     routes: FxHashMap<RouteKey, RriRoute>,
     free_owners: Vec<u32>,
     next_owner: u32,
+    /// Record `debug crypto ipsec` lines (as IOS prints them only while debugging is on).
+    debug: bool,
     events: Vec<RriEvent>,
 }
 
 type Desired = FxHashMap<RouteKey, BTreeMap<Contributor, Contribution>>;
+
+type Shaped = SmallVec<[(RouteKey, Contribution); 2]>;
 
 impl RriManager {
     /// A manager with an empty configuration.
@@ -281,21 +309,34 @@ impl RriManager {
     /// the live SAs and the static maps.
     pub fn apply_config(&mut self, config: &Config, names: &mut Names, rib: &mut Rib) {
         self.config = config.clone();
+        self.map_places.clear();
+        self.profile_vrfs.clear();
+        for i in &config.interfaces {
+            let vrf = names.vrf(i.vrf.as_ref().map(|v| v.name.as_str()));
+            if let Some(m) = &i.crypto_map {
+                let place = (names.interface(&i.name.value), vrf);
+                self.map_places.entry(m.name.clone()).or_insert(place);
+            }
+            if let Some(p) = &i.tunnel_protection {
+                self.profile_vrfs.entry(p.value.clone()).or_insert(vrf);
+            }
+        }
         let mut desired: Desired = FxHashMap::default();
         self.sa_keys.clear();
-        let sas: Vec<SaUp> = self.sas.values().cloned().collect();
-        for sa in &sas {
-            let contributions = sa_contributions(&self.config, names, sa);
+        let mut ids: Vec<SaId> = self.sas.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let contributions = self.contributions(names, &self.sas[&id]);
             let keys = contributions.iter().map(|(k, _)| *k).collect();
-            self.sa_keys.insert(sa.id, keys);
+            self.sa_keys.insert(id, keys);
             for (key, c) in contributions {
                 desired
                     .entry(key)
                     .or_default()
-                    .insert(Contributor::Sa(sa.id), c);
+                    .insert(Contributor::Sa(id), c);
             }
         }
-        for (contributor, key, c) in static_acl_contributions(&self.config, names) {
+        for (contributor, key, c) in static_acl_contributions(&self.config, &self.map_places) {
             desired.entry(key).or_default().insert(contributor, c);
         }
         let gone: Vec<RouteKey> = self
@@ -305,34 +346,37 @@ impl RriManager {
             .copied()
             .collect();
         for key in gone {
-            self.withdraw(key, names, rib);
+            let route = self.routes.remove(&key).expect("listed");
+            let source = source_of(route.governing());
+            self.withdraw(key, route.owner, source, names, rib);
         }
         let mut keys: Vec<RouteKey> = desired.keys().copied().collect();
         keys.sort_unstable();
         for key in keys {
-            let contributors = desired.remove(&key).expect("listed");
+            let contributors: Contributors =
+                desired.remove(&key).expect("listed").into_iter().collect();
             match self.routes.get_mut(&key) {
                 Some(route) if route.contributors == contributors => {}
                 Some(route) => {
                     let before = *route.governing();
                     route.contributors = contributors;
-                    let after = *route.governing();
-                    if (before.effective_distance(), before.tag, before.code)
-                        != (after.effective_distance(), after.tag, after.code)
-                    {
-                        self.install(key, names, rib);
+                    let (after, owner) = (*route.governing(), route.owner);
+                    if !same_attributes(&before, &after) {
+                        if before.code != after.code {
+                            rib.remove(key.vrf, key.prefix, source_of(&before), owner);
+                        }
+                        self.install(key, owner, after, names, rib);
                     }
                 }
                 None => {
-                    let owner = self.allocate_owner();
-                    self.routes.insert(
-                        key,
-                        RriRoute {
-                            owner,
-                            contributors,
-                        },
-                    );
-                    self.install(key, names, rib);
+                    let owner = allocate_owner(&mut self.free_owners, &mut self.next_owner);
+                    let route = RriRoute {
+                        owner,
+                        contributors,
+                    };
+                    let g = *route.governing();
+                    self.routes.insert(key, route);
+                    self.install(key, owner, g, names, rib);
                 }
             }
         }
@@ -343,43 +387,43 @@ impl RriManager {
         if self.sas.contains_key(&sa.id) {
             self.sa_down(sa.id, names, rib);
         }
-        let contributions = sa_contributions(&self.config, names, &sa);
+        let contributions = self.contributions(names, &sa);
         if !contributions.is_empty() {
-            self.event(RriEvent::CreateRoutes { peer: sa.peer });
+            self.event(|| RriEvent::CreateRoutes { peer: sa.peer });
         }
-        let mut keys = Vec::with_capacity(contributions.len());
+        let mut keys = SmallVec::new();
         for (key, c) in contributions {
             keys.push(key);
-            let new = !self.routes.contains_key(&key);
-            if new {
-                let owner = self.allocate_owner();
-                self.routes.insert(
-                    key,
-                    RriRoute {
+            let (before, route) = match self.routes.entry(key) {
+                Entry::Occupied(o) => {
+                    let route = o.into_mut();
+                    (Some(*route.governing()), route)
+                }
+                Entry::Vacant(v) => {
+                    let owner = allocate_owner(&mut self.free_owners, &mut self.next_owner);
+                    let route = v.insert(RriRoute {
                         owner,
-                        contributors: BTreeMap::new(),
-                    },
-                );
-            }
-            let route = self.routes.get_mut(&key).expect("inserted above");
-            let before = route
-                .contributors
-                .values()
-                .next()
-                .map(|_| *route.governing());
-            route.contributors.insert(Contributor::Sa(sa.id), c);
-            let after = *route.governing();
-            let count = route.refcount();
-            self.event(RriEvent::Refcount {
+                        contributors: SmallVec::new(),
+                    });
+                    (None, route)
+                }
+            };
+            route.add(Contributor::Sa(sa.id), c);
+            let (after, count, owner) = (*route.governing(), route.refcount(), route.owner);
+            self.event(|| RriEvent::Refcount {
                 count,
                 interface: on_name(names, &after, key.via),
             });
-            let changed = before.is_none_or(|b| {
-                (b.effective_distance(), b.tag, b.code)
-                    != (after.effective_distance(), after.tag, after.code)
-            });
-            if new || changed {
-                self.install(key, names, rib);
+            if before.is_none_or(|b| !same_attributes(&b, &after)) {
+                if before.is_some_and(|b| b.code != after.code) {
+                    rib.remove(
+                        key.vrf,
+                        key.prefix,
+                        source_of(&before.expect("some")),
+                        owner,
+                    );
+                }
+                self.install(key, owner, after, names, rib);
             }
         }
         self.sa_keys.insert(sa.id, keys);
@@ -393,58 +437,57 @@ impl RriManager {
         };
         let keys = self.sa_keys.remove(&id).unwrap_or_default();
         if !keys.is_empty() {
-            self.event(RriEvent::DeleteRoutes { peer: sa.peer });
+            self.event(|| RriEvent::DeleteRoutes { peer: sa.peer });
         }
         for key in keys {
-            let Some(route) = self.routes.get_mut(&key) else {
+            let Entry::Occupied(mut entry) = self.routes.entry(key) else {
                 continue;
             };
+            let route = entry.get_mut();
             let before = *route.governing();
-            route.contributors.remove(&Contributor::Sa(id));
+            route.drop_contributor(&Contributor::Sa(id));
             let count = route.refcount();
-            self.event(RriEvent::Refcount {
+            if count == 0 {
+                let route = entry.remove();
+                self.event(|| RriEvent::Refcount {
+                    count,
+                    interface: on_name(names, &before, key.via),
+                });
+                self.withdraw(key, route.owner, source_of(&before), names, rib);
+                continue;
+            }
+            let (after, owner) = (*route.governing(), route.owner);
+            self.event(|| RriEvent::Refcount {
                 count,
                 interface: on_name(names, &before, key.via),
             });
-            if count == 0 {
-                self.withdraw(key, names, rib);
-                continue;
-            }
-            let after = *self.routes[&key].governing();
-            if (before.effective_distance(), before.tag, before.code)
-                != (after.effective_distance(), after.tag, after.code)
-            {
-                self.install(key, names, rib);
+            if !same_attributes(&before, &after) {
+                if before.code != after.code {
+                    rib.remove(key.vrf, key.prefix, source_of(&before), owner);
+                }
+                self.install(key, owner, after, names, rib);
             }
         }
     }
 
-    fn allocate_owner(&mut self) -> u32 {
-        self.free_owners.pop().unwrap_or_else(|| {
-            let o = self.next_owner;
-            self.next_owner += 1;
-            o
-        })
-    }
-
-    fn install(&mut self, key: RouteKey, names: &Names, rib: &mut Rib) {
-        let route = &self.routes[&key];
-        let g = *route.governing();
+    fn install(
+        &mut self,
+        key: RouteKey,
+        owner: u32,
+        g: Contribution,
+        names: &Names,
+        rib: &mut Rib,
+    ) {
         let (next_hop, interface) = match key.via {
             Via::Addr(a) => (Some(a), None),
             Via::Interface(i) => (None, Some(i)),
-        };
-        let source = if g.code == RouteCode::Vti {
-            Source::Vti
-        } else {
-            Source::Rri
         };
         rib.upsert(
             key.vrf,
             key.prefix,
             Route {
-                source,
-                owner: route.owner,
+                source: source_of(&g),
+                owner,
                 distance: g.effective_distance(),
                 metric: 0,
                 tag: g.tag,
@@ -452,7 +495,7 @@ impl RriManager {
                 interface,
             },
         );
-        self.event(RriEvent::Added {
+        self.event(|| RriEvent::Added {
             table: table_name(names, key.vrf),
             prefix: key.prefix,
             via: via_name(names, key.via),
@@ -461,24 +504,46 @@ impl RriManager {
         });
     }
 
-    fn withdraw(&mut self, key: RouteKey, names: &Names, rib: &mut Rib) {
-        let Some(route) = self.routes.remove(&key) else {
-            return;
-        };
-        for source in [Source::Rri, Source::Vti] {
-            rib.remove(key.vrf, key.prefix, source, route.owner);
-        }
-        self.free_owners.push(route.owner);
-        self.event(RriEvent::Deleted {
+    /// Takes a route that nobody needs any more out of the RIB.
+    fn withdraw(
+        &mut self,
+        key: RouteKey,
+        owner: u32,
+        source: Source,
+        names: &Names,
+        rib: &mut Rib,
+    ) {
+        rib.remove(key.vrf, key.prefix, source, owner);
+        self.free_owners.push(owner);
+        self.event(|| RriEvent::Deleted {
             table: table_name(names, key.vrf),
             prefix: key.prefix,
             via: via_name(names, key.via),
         });
     }
 
-    fn event(&mut self, e: RriEvent) {
-        tracing::debug!(target: "rri", event = ?e, "{e}");
-        self.events.push(e);
+    /// Records a `debug crypto ipsec` line, built only if someone listens: debugging is on,
+    /// or a tracing subscriber wants `rri` at debug level.
+    fn event(&mut self, make: impl FnOnce() -> RriEvent) {
+        let traced = tracing::enabled!(target: "rri", tracing::Level::DEBUG);
+        if !self.debug && !traced {
+            return;
+        }
+        let e = make();
+        if traced {
+            tracing::debug!(target: "rri", event = ?e, "{e}");
+        }
+        if self.debug {
+            self.events.push(e);
+        }
+    }
+
+    /// Turns `debug crypto ipsec` recording on or off (off by default, as on IOS).
+    pub fn set_debug(&mut self, on: bool) {
+        self.debug = on;
+        if !on {
+            self.events.clear();
+        }
     }
 
     /// The `debug crypto ipsec` lines since the last call.
@@ -546,6 +611,28 @@ impl RriManager {
     }
 }
 
+/// A RIB owner id for a new route: a freed one, or the next.
+fn allocate_owner(free: &mut Vec<u32>, next: &mut u32) -> u32 {
+    free.pop().unwrap_or_else(|| {
+        *next += 1;
+        *next - 1
+    })
+}
+
+/// Whether two contributions put the same attributes on a route.
+fn same_attributes(a: &Contribution, b: &Contribution) -> bool {
+    (a.effective_distance(), a.tag, a.code) == (b.effective_distance(), b.tag, b.code)
+}
+
+/// The RIB source of a route with these attributes.
+fn source_of(c: &Contribution) -> Source {
+    if c.code == RouteCode::Vti {
+        Source::Vti
+    } else {
+        Source::Rri
+    }
+}
+
 fn table_name(names: &Names, vrf: VrfId) -> String {
     match names.vrf_name(vrf) {
         None => "IP DEFAULT TABLE".into(),
@@ -567,33 +654,6 @@ fn on_name(names: &Names, c: &Contribution, via: Via) -> String {
     }
 }
 
-/// The first interface a crypto map is applied to, and its VRF.
-fn map_interface(config: &Config, map: &str, names: &mut Names) -> Option<(IfIndex, VrfId)> {
-    config
-        .interfaces
-        .iter()
-        .find(|i| i.crypto_map.as_ref().is_some_and(|m| m.name == map))
-        .map(|i| {
-            (
-                names.interface(&i.name.value),
-                names.vrf(i.vrf.as_ref().map(|v| v.name.as_str())),
-            )
-        })
-}
-
-fn named_interface(config: &Config, name: &str, names: &mut Names) -> Option<(IfIndex, VrfId)> {
-    config
-        .interfaces
-        .iter()
-        .find(|i| i.name.value == name)
-        .map(|i| {
-            (
-                names.interface(&i.name.value),
-                names.vrf(i.vrf.as_ref().map(|v| v.name.as_str())),
-            )
-        })
-}
-
 /// The routes one entry's RRI options make for `peer` and `proxies`.
 fn shape(
     body: &MapEntryBody,
@@ -603,7 +663,7 @@ fn shape(
     on: Option<IfIndex>,
     vrf: VrfId,
     code: RouteCode,
-) -> Vec<(RouteKey, Contribution)> {
+) -> Shaped {
     let c = Contribution {
         distance: body.rri_distance.as_ref().map(|d| d.value),
         tag: body
@@ -623,7 +683,7 @@ fn shape(
         }) => addr,
         _ => peer,
     };
-    let mut out: Vec<(RouteKey, Contribution)> = proxies
+    let mut out: Shaped = proxies
         .iter()
         .map(|&prefix| {
             (
@@ -669,122 +729,133 @@ fn shape(
     dedup(out)
 }
 
-fn dedup(mut v: Vec<(RouteKey, Contribution)>) -> Vec<(RouteKey, Contribution)> {
-    let mut seen = BTreeSet::new();
-    v.retain(|(k, _)| seen.insert(*k));
+fn dedup(mut v: Shaped) -> Shaped {
+    let mut i = 0;
+    while i < v.len() {
+        if v[..i].iter().any(|(k, _)| *k == v[i].0) {
+            v.remove(i);
+        } else {
+            i += 1;
+        }
+    }
     v
 }
 
-/// The routes an SA makes under the current configuration.
-pub fn sa_contributions(
-    config: &Config,
-    names: &mut Names,
-    sa: &SaUp,
-) -> Vec<(RouteKey, Contribution)> {
-    let proxies: Vec<Prefix> = sa
-        .remote_proxies
-        .iter()
-        .map(|p| Prefix {
-            addr: Ipv4Addr::from(u32::from(p.addr) & mask(p.len)),
-            len: p.len,
-        })
-        .collect();
-    match &sa.origin {
-        SaOrigin::CryptoMap { map, seq } | SaOrigin::DynamicMap { map, seq, .. } => {
-            let Some(entry) = config.crypto_maps.get(map).and_then(|m| m.entries.get(seq)) else {
-                return Vec::new();
-            };
-            let body = match (&sa.origin, &entry.kind) {
-                (SaOrigin::DynamicMap { dynamic_seq, .. }, CryptoMapKind::Dynamic(d)) => {
-                    match config
-                        .dynamic_maps
-                        .get(&d.value)
-                        .and_then(|m| m.entries.get(dynamic_seq))
-                    {
-                        Some(e) => &e.body,
-                        None => return Vec::new(),
+impl RriManager {
+    /// The routes an SA makes under the current configuration.
+    fn contributions(&self, names: &mut Names, sa: &SaUp) -> Shaped {
+        let config = &self.config;
+        let proxies: SmallVec<[Prefix; 2]> = sa
+            .remote_proxies
+            .iter()
+            .map(|p| Prefix {
+                addr: Ipv4Addr::from(u32::from(p.addr) & mask(p.len)),
+                len: p.len,
+            })
+            .collect();
+        match &sa.origin {
+            SaOrigin::CryptoMap { map, seq } | SaOrigin::DynamicMap { map, seq, .. } => {
+                let Some(entry) = config.crypto_maps.get(map).and_then(|m| m.entries.get(seq))
+                else {
+                    return Shaped::new();
+                };
+                let body = match (&sa.origin, &entry.kind) {
+                    (SaOrigin::DynamicMap { dynamic_seq, .. }, CryptoMapKind::Dynamic(d)) => {
+                        match config
+                            .dynamic_maps
+                            .get(&d.value)
+                            .and_then(|m| m.entries.get(dynamic_seq))
+                        {
+                            Some(e) => &e.body,
+                            None => return Shaped::new(),
+                        }
                     }
+                    (SaOrigin::CryptoMap { .. }, CryptoMapKind::Isakmp | CryptoMapKind::Manual) => {
+                        &entry.body
+                    }
+                    _ => return Shaped::new(),
+                };
+                let Some(rr) = body.reverse_route.as_ref() else {
+                    return Shaped::new();
+                };
+                // Static maps with `static` route by ACL, not by SA; on a dynamic template the
+                // keyword has no ACL to work from and SAs make the routes.
+                let dynamic = matches!(sa.origin, SaOrigin::DynamicMap { .. });
+                if rr.static_routes && !dynamic {
+                    return Shaped::new();
                 }
-                (SaOrigin::CryptoMap { .. }, CryptoMapKind::Isakmp | CryptoMapKind::Manual) => {
-                    &entry.body
-                }
-                _ => return Vec::new(),
-            };
-            let Some(rr) = body.reverse_route.as_ref() else {
-                return Vec::new();
-            };
-            // Static maps with `static` route by ACL, not by SA; on a dynamic template the
-            // keyword has no ACL to work from and SAs make the routes.
-            let dynamic = matches!(sa.origin, SaOrigin::DynamicMap { .. });
-            if rr.static_routes && !dynamic {
-                return Vec::new();
+                let placed = match &sa.interface {
+                    Some(i) => config
+                        .interfaces
+                        .iter()
+                        .find(|x| &x.name.value == i)
+                        .map(|x| {
+                            (
+                                names.interface(&x.name.value),
+                                names.vrf(x.vrf.as_ref().map(|v| v.name.as_str())),
+                            )
+                        }),
+                    None => self.map_places.get(map.as_str()).copied(),
+                };
+                let (on, vrf) = match placed {
+                    Some((i, v)) => (Some(i), v),
+                    None => (None, VrfId::GLOBAL),
+                };
+                shape(body, rr, sa.peer, &proxies, on, vrf, RouteCode::Rri)
             }
-            let placed = match &sa.interface {
-                Some(i) => named_interface(config, i, names),
-                None => map_interface(config, map, names),
-            };
-            let (on, vrf) = match placed {
-                Some((i, v)) => (Some(i), v),
-                None => (None, VrfId::GLOBAL),
-            };
-            shape(body, rr, sa.peer, &proxies, on, vrf, RouteCode::Rri)
-        }
-        SaOrigin::Profile {
-            profile,
-            virtual_access,
-        } => {
-            let Some(p) = config.ipsec_profiles.get(profile) else {
-                return Vec::new();
-            };
-            // The session inherits the VRF of the template that protects with this profile.
-            let vrf = config
-                .interfaces
-                .iter()
-                .find(|i| {
-                    i.tunnel_protection
-                        .as_ref()
-                        .is_some_and(|t| &t.value == profile)
-                })
-                .and_then(|i| i.vrf.as_ref())
-                .map_or(VrfId::GLOBAL, |v| names.vrf(Some(&v.name)));
-            let va = names.interface(virtual_access);
-            let c = Contribution {
-                distance: p.body.rri_distance.as_ref().map(|d| d.value),
-                tag: p.body.rri_tag.as_ref().map_or(0, |t| t.value),
-                code: RouteCode::Vti,
-                on: None,
-                peer: sa.peer,
-            };
-            dedup(
-                proxies
-                    .iter()
-                    .map(|&prefix| {
-                        (
-                            RouteKey {
-                                vrf,
-                                prefix,
-                                via: Via::Interface(va),
-                            },
-                            c,
-                        )
-                    })
-                    .collect(),
-            )
+            SaOrigin::Profile {
+                profile,
+                virtual_access,
+            } => {
+                let Some(p) = config.ipsec_profiles.get(profile) else {
+                    return Shaped::new();
+                };
+                // The session inherits the VRF of the template that protects with this profile.
+                let vrf = self
+                    .profile_vrfs
+                    .get(profile.as_str())
+                    .copied()
+                    .unwrap_or(VrfId::GLOBAL);
+                let va = names.interface(virtual_access);
+                let c = Contribution {
+                    distance: p.body.rri_distance.as_ref().map(|d| d.value),
+                    tag: p.body.rri_tag.as_ref().map_or(0, |t| t.value),
+                    code: RouteCode::Vti,
+                    on: None,
+                    peer: sa.peer,
+                };
+                dedup(
+                    proxies
+                        .iter()
+                        .map(|&prefix| {
+                            (
+                                RouteKey {
+                                    vrf,
+                                    prefix,
+                                    via: Via::Interface(va),
+                                },
+                                c,
+                            )
+                        })
+                        .collect(),
+                )
+            }
         }
     }
 }
 
 /// The routes of static maps with `reverse-route static`: from the crypto ACL's permit
 /// entries, via the first peer, on maps applied to an interface.
-pub fn static_acl_contributions(
+fn static_acl_contributions(
     config: &Config,
-    names: &mut Names,
+    places: &FxHashMap<String, (IfIndex, VrfId)>,
 ) -> Vec<(Contributor, RouteKey, Contribution)> {
     let mut out = Vec::new();
     for (map_name, map) in &config.crypto_maps {
-        let Some((on, vrf)) = map_interface(config, map_name, names) else {
+        let Some(&(on, vrf)) = places.get(map_name.as_str()) else {
             continue;
         };
+        let map_name: Arc<str> = Arc::from(map_name.as_str());
         for (seq, entry) in &map.entries {
             if matches!(entry.kind, CryptoMapKind::Dynamic(_)) {
                 continue;

@@ -62,13 +62,17 @@ pub struct RibChange {
 struct Slot {
     candidates: SmallVec<[Route; 1]>,
     best: Option<FibEntry>,
+    /// The batch in which this prefix last changed, and its index in that batch's changes:
+    /// a second change in the same batch overwrites the first without a lookup elsewhere.
+    change_batch: u32,
+    change_index: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Table {
-    slots: FxHashMap<Prefix, Slot>,
-    /// How many prefixes of each length have a best route: LPM probes only those lengths.
-    best_by_len: [u32; 33],
+    slots: Slots,
+    /// The prefixes that have a best route, indexed for longest-prefix match.
+    index: LpmIndex,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -88,7 +92,9 @@ pub struct Rib {
     /// (vrf, next hop, prefix): which prefixes have a candidate via which next-hop address.
     users: BTreeSet<(VrfId, Ipv4Addr, Prefix)>,
     changes: Vec<RibChange>,
-    change_index: FxHashMap<(VrfId, Prefix), usize>,
+    /// Numbers change batches from 1; a slot whose `change_batch` equals it has an entry in
+    /// `changes`.
+    batch: u32,
     work: VecDeque<Work>,
 }
 
@@ -101,12 +107,164 @@ enum Work {
     Recheck(VrfId, Prefix),
 }
 
-impl Default for Table {
-    fn default() -> Self {
-        Table {
-            slots: FxHashMap::default(),
-            best_by_len: [0; 33],
+/// Slots of a table: a compact hash index (prefix to position) over an arena of slots. The
+/// index stays small enough for the cache, new slots are appended, freed ones reused.
+#[derive(Debug, Clone, Default)]
+struct Slots {
+    index: FxHashMap<Prefix, u32>,
+    arena: Vec<(Prefix, Slot)>,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    fn get(&self, p: &Prefix) -> Option<&Slot> {
+        self.index.get(p).map(|&i| &self.arena[i as usize].1)
+    }
+
+    fn get_mut(&mut self, p: &Prefix) -> Option<&mut Slot> {
+        self.index.get(p).map(|&i| &mut self.arena[i as usize].1)
+    }
+
+    fn get_or_insert(&mut self, p: Prefix) -> &mut Slot {
+        let i = match self.index.get(&p) {
+            Some(&i) => i,
+            None => {
+                let i = match self.free.pop() {
+                    Some(i) => {
+                        self.arena[i as usize] = (p, Slot::default());
+                        i
+                    }
+                    None => {
+                        self.arena.push((p, Slot::default()));
+                        u32::try_from(self.arena.len() - 1).expect("fewer than 2^32 prefixes")
+                    }
+                };
+                self.index.insert(p, i);
+                i
+            }
+        };
+        &mut self.arena[i as usize].1
+    }
+
+    fn remove(&mut self, p: &Prefix) {
+        if let Some(i) = self.index.remove(p) {
+            self.arena[i as usize].1 = Slot::default();
+            self.free.push(i);
         }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Prefix, &Slot)> {
+        self.index.values().map(|&i| {
+            let (p, s) = &self.arena[i as usize];
+            (p, s)
+        })
+    }
+}
+
+/// Prefixes with a best route, bucketed so that a longest-prefix match costs two hash probes
+/// and a few short scans instead of a probe per prefix length (each a cache miss in a
+/// million-entry table): /24 and longer by their first 24 bits, /16 to /23 by their first 16,
+/// /8 to /15 by their first octet, shorter ones in one small list. A bucket holds only the
+/// prefixes inside one /24, /16 or /8, so it stays short even in a full table.
+#[derive(Debug, Clone)]
+struct LpmIndex {
+    long: FxHashMap<u32, SmallVec<[u8; 8]>>,
+    medium: FxHashMap<u32, SmallVec<[(u32, u8); 4]>>,
+    short: Vec<SmallVec<[(u32, u8); 2]>>,
+    shortest: SmallVec<[(u32, u8); 4]>,
+}
+
+impl Default for LpmIndex {
+    fn default() -> Self {
+        LpmIndex {
+            long: FxHashMap::default(),
+            medium: FxHashMap::default(),
+            short: vec![SmallVec::new(); 256],
+            shortest: SmallVec::new(),
+        }
+    }
+}
+
+/// Removes one `item` from a small list, if there.
+fn drop_one<T: PartialEq, const N: usize>(v: &mut SmallVec<[T; N]>, item: &T)
+where
+    [T; N]: smallvec::Array<Item = T>,
+{
+    if let Some(i) = v.iter().position(|e| e == item) {
+        v.swap_remove(i);
+    }
+}
+
+impl LpmIndex {
+    fn insert(&mut self, p: Prefix) {
+        let a = u32::from(p.addr);
+        match p.len {
+            0..=7 => self.shortest.push((a, p.len)),
+            8..=15 => self.short[(a >> 24) as usize].push((a, p.len)),
+            16..=23 => self.medium.entry(a >> 16).or_default().push((a, p.len)),
+            // A /24-or-longer prefix is its last octet and its length, in pairs.
+            _ => {
+                let v = self.long.entry(a >> 8).or_default();
+                v.push((a & 0xff) as u8);
+                v.push(p.len);
+            }
+        }
+    }
+
+    fn remove(&mut self, p: Prefix) {
+        let a = u32::from(p.addr);
+        match p.len {
+            0..=7 => drop_one(&mut self.shortest, &(a, p.len)),
+            8..=15 => drop_one(&mut self.short[(a >> 24) as usize], &(a, p.len)),
+            16..=23 => {
+                if let Some(v) = self.medium.get_mut(&(a >> 16)) {
+                    drop_one(v, &(a, p.len));
+                    if v.is_empty() {
+                        self.medium.remove(&(a >> 16));
+                    }
+                }
+            }
+            _ => {
+                if let Some(v) = self.long.get_mut(&(a >> 8)) {
+                    let pair = [(a & 0xff) as u8, p.len];
+                    if let Some(i) = v.chunks(2).position(|c| c == pair) {
+                        v.remove(2 * i + 1);
+                        v.remove(2 * i);
+                    }
+                    if v.is_empty() {
+                        self.long.remove(&(a >> 8));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every indexed prefix that contains `addr`, longest first.
+    fn containing(&self, addr: Ipv4Addr) -> SmallVec<[Prefix; 8]> {
+        let a = u32::from(addr);
+        let mut out: SmallVec<[Prefix; 8]> = SmallVec::new();
+        let mut take = |pa: u32, len: u8| {
+            if a & mask(len) == pa {
+                out.push(Prefix {
+                    addr: Ipv4Addr::from(pa),
+                    len,
+                });
+            }
+        };
+        if let Some(v) = self.long.get(&(a >> 8)) {
+            for c in v.chunks(2) {
+                take((a & !0xff) | u32::from(c[0]), c[1]);
+            }
+        }
+        if let Some(v) = self.medium.get(&(a >> 16)) {
+            v.iter().for_each(|&(pa, len)| take(pa, len));
+        }
+        self.short[(a >> 24) as usize]
+            .iter()
+            .for_each(|&(pa, len)| take(pa, len));
+        self.shortest.iter().for_each(|&(pa, len)| take(pa, len));
+        out.sort_unstable_by_key(|p| std::cmp::Reverse(p.len));
+        out
     }
 }
 
@@ -121,15 +279,7 @@ impl Table {
         addr: Ipv4Addr,
         usable: impl Fn(&Slot) -> bool,
     ) -> Option<(Prefix, &FibEntry)> {
-        let a = u32::from(addr);
-        for len in (0..=32u8).rev() {
-            if self.best_by_len[len as usize] == 0 {
-                continue;
-            }
-            let p = Prefix {
-                addr: Ipv4Addr::from(a & mask(len)),
-                len,
-            };
+        for p in self.index.containing(addr) {
             if let Some(slot) = self.slots.get(&p) {
                 if let Some(best) = slot.best.as_ref().filter(|_| usable(slot)) {
                     return Some((p, best));
@@ -145,6 +295,7 @@ impl Rib {
     pub fn new() -> Self {
         let mut rib = Rib::default();
         rib.tables.push(Table::default());
+        rib.batch = 1;
         rib
     }
 
@@ -168,7 +319,7 @@ impl Rib {
             0,
             "host bits in {prefix}"
         );
-        let slot = self.table(vrf).slots.entry(prefix).or_default();
+        let slot = self.table(vrf).slots.get_or_insert(prefix);
         let old = match slot
             .candidates
             .iter_mut()
@@ -181,15 +332,24 @@ impl Rib {
             }
         };
         let old_nh = old.and_then(Route::tracked_next_hop);
-        if let Some(nh) = old_nh {
-            self.untrack(vrf, nh, prefix);
+        let new_nh = route.tracked_next_hop();
+        if old_nh != new_nh {
+            if let Some(nh) = old_nh {
+                let still_used = slot
+                    .candidates
+                    .iter()
+                    .any(|c| c.tracked_next_hop() == Some(nh));
+                self.untrack(vrf, nh, prefix, still_used);
+            }
+            if let Some(nh) = new_nh {
+                self.track(vrf, nh, prefix);
+            }
         }
-        if let Some(nh) = route.tracked_next_hop() {
-            self.track(vrf, nh, prefix);
+        if self.reselect(vrf, prefix) {
+            self.work.push_back(Work::Recheck(vrf, prefix));
         }
-        self.work.push_back(Work::Reselect(vrf, prefix));
         self.recheck_if_self_covering(vrf, prefix, old_nh);
-        self.recheck_if_self_covering(vrf, prefix, route.tracked_next_hop());
+        self.recheck_if_self_covering(vrf, prefix, new_nh);
         self.settle();
     }
 
@@ -215,43 +375,52 @@ impl Rib {
         };
         let old = slot.candidates.swap_remove(i);
         if let Some(nh) = old.tracked_next_hop() {
-            self.untrack(vrf, nh, prefix);
+            let still_used = slot
+                .candidates
+                .iter()
+                .any(|c| c.tracked_next_hop() == Some(nh));
+            self.untrack(vrf, nh, prefix, still_used);
         }
-        self.work.push_back(Work::Reselect(vrf, prefix));
+        if self.reselect(vrf, prefix) {
+            self.work.push_back(Work::Recheck(vrf, prefix));
+        }
+        // An emptied prefix goes now, unless this batch's changes refer to it (then it goes
+        // when they are taken).
+        let batch = self.batch;
+        let table = self.table(vrf);
+        if table
+            .slots
+            .get(&prefix)
+            .is_some_and(|s| s.candidates.is_empty() && s.change_batch != batch)
+        {
+            table.slots.remove(&prefix);
+        }
         self.recheck_if_self_covering(vrf, prefix, old.tracked_next_hop());
         self.settle();
         true
     }
 
     fn track(&mut self, vrf: VrfId, nh: Ipv4Addr, prefix: Prefix) {
-        if !self.users.insert((vrf, nh, prefix)) {
-            // Another candidate of this prefix already uses it; count it anyway.
+        self.users.insert((vrf, nh, prefix));
+        if let Some(state) = self.next_hops.get_mut(&(vrf, nh)) {
+            state.users += 1;
+            return;
         }
-        let fresh = !self.next_hops.contains_key(&(vrf, nh));
-        if fresh {
-            let (resolved, path) = self.resolve(vrf, nh);
-            self.next_hops.insert(
-                (vrf, nh),
-                NextHop {
-                    resolved,
-                    path,
-                    users: 0,
-                },
-            );
-        }
-        self.next_hops.get_mut(&(vrf, nh)).expect("inserted").users += 1;
+        let (resolved, path) = self.resolve(vrf, nh);
+        self.next_hops.insert(
+            (vrf, nh),
+            NextHop {
+                resolved,
+                path,
+                users: 1,
+            },
+        );
     }
 
-    fn untrack(&mut self, vrf: VrfId, nh: Ipv4Addr, prefix: Prefix) {
-        let still_used_here = self
-            .table_ref(vrf)
-            .and_then(|t| t.slots.get(&prefix))
-            .is_some_and(|s| {
-                s.candidates
-                    .iter()
-                    .any(|c| c.tracked_next_hop() == Some(nh))
-            });
-        if !still_used_here {
+    /// Drops one use of `nh` by a candidate of `prefix`; `still_used` says whether another
+    /// candidate of that prefix uses it too.
+    fn untrack(&mut self, vrf: VrfId, nh: Ipv4Addr, prefix: Prefix, still_used: bool) {
+        if !still_used {
             self.users.remove(&(vrf, nh, prefix));
         }
         if let Some(state) = self.next_hops.get_mut(&(vrf, nh)) {
@@ -298,22 +467,6 @@ impl Rib {
         }
     }
 
-    fn eligible(&self, vrf: VrfId, prefix: Prefix, route: &Route) -> Option<Resolved> {
-        if let Some(interface) = route.interface {
-            return Some(Resolved {
-                gateway: route.next_hop.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                interface,
-            });
-        }
-        let nh = route.next_hop?;
-        let state = self.next_hops.get(&(vrf, nh))?;
-        // A route cannot resolve through its own prefix.
-        if state.path.contains(&prefix) {
-            return None;
-        }
-        state.resolved
-    }
-
     fn settle(&mut self) {
         let mut budget = 64 * (self.work.len() + 64);
         while let Some(work) = self.work.pop_front() {
@@ -339,12 +492,22 @@ impl Rib {
 
     /// Recomputes the best route of one prefix; returns whether it changed.
     fn reselect(&mut self, vrf: VrfId, prefix: Prefix) -> bool {
-        let Some(slot) = self.table_ref(vrf).and_then(|t| t.slots.get(&prefix)) else {
+        let Rib {
+            tables,
+            next_hops,
+            changes,
+            batch,
+            ..
+        } = self;
+        let Some(Table { slots, index }) = tables.get_mut(usize::from(vrf.0)) else {
+            return false;
+        };
+        let Some(slot) = slots.get_mut(&prefix) else {
             return false;
         };
         let mut best: Option<FibEntry> = None;
         for c in &slot.candidates {
-            let Some(resolved) = self.eligible(vrf, prefix, c) else {
+            let Some(resolved) = eligible(next_hops, vrf, prefix, c) else {
                 continue;
             };
             if best.is_none_or(|b| c.preference() < b.route.preference()) {
@@ -354,27 +517,28 @@ impl Rib {
                 });
             }
         }
-        let empty = slot.candidates.is_empty();
-        let table = self.table(vrf);
-        let slot = table.slots.get_mut(&prefix).expect("checked above");
-        let old = std::mem::replace(&mut slot.best, best);
-        if empty {
-            table.slots.remove(&prefix);
-        }
-        if old == best {
+        if slot.best == best {
             return false;
         }
-        let len = usize::from(prefix.len);
+        let old = std::mem::replace(&mut slot.best, best);
         match (old.is_some(), best.is_some()) {
-            (false, true) => table.best_by_len[len] += 1,
-            (true, false) => table.best_by_len[len] -= 1,
+            (false, true) => index.insert(prefix),
+            (true, false) => index.remove(prefix),
             _ => {}
         }
-        self.record(RibChange {
+        let change = RibChange {
             vrf,
             prefix,
             entry: best,
-        });
+        };
+        if slot.change_batch == *batch {
+            changes[slot.change_index as usize] = change;
+        } else {
+            slot.change_batch = *batch;
+            slot.change_index =
+                u32::try_from(changes.len()).expect("fewer than 2^32 changes per batch");
+            changes.push(change);
+        }
         true
     }
 
@@ -383,7 +547,7 @@ impl Rib {
     fn recheck_next_hops(&mut self, vrf: VrfId, prefix: Prefix) {
         let first = prefix.addr;
         let last = Ipv4Addr::from(u32::from(prefix.addr) | !mask(prefix.len));
-        let affected: Vec<Ipv4Addr> = self
+        let affected: SmallVec<[Ipv4Addr; 4]> = self
             .next_hops
             .range((vrf, first)..=(vrf, last))
             .map(|(&(_, a), _)| a)
@@ -418,21 +582,22 @@ impl Rib {
         }
     }
 
-    fn record(&mut self, change: RibChange) {
-        match self.change_index.get(&(change.vrf, change.prefix)) {
-            Some(&i) => self.changes[i] = change,
-            None => {
-                self.change_index
-                    .insert((change.vrf, change.prefix), self.changes.len());
-                self.changes.push(change);
-            }
-        }
-    }
-
     /// The changes since the last call: at most one per prefix, with its latest state.
     pub fn take_changes(&mut self) -> Vec<RibChange> {
-        self.change_index.clear();
-        std::mem::take(&mut self.changes)
+        self.batch = self.batch.wrapping_add(1).max(1);
+        let changes = std::mem::take(&mut self.changes);
+        // Prefixes that lost their last candidate were kept for the batch's bookkeeping.
+        for c in changes.iter().filter(|c| c.entry.is_none()) {
+            if let Some(t) = self.tables.get_mut(usize::from(c.vrf.0)) {
+                if t.slots
+                    .get(&c.prefix)
+                    .is_some_and(|s| s.candidates.is_empty())
+                {
+                    t.slots.remove(&c.prefix);
+                }
+            }
+        }
+        changes
     }
 
     /// The best route of a prefix.
@@ -465,12 +630,13 @@ impl Rib {
         self.table_ref(vrf)
             .into_iter()
             .flat_map(|t| t.slots.iter())
+            .filter(|(_, s)| !s.candidates.is_empty())
             .map(|(p, s)| (*p, s.candidates.as_slice()))
     }
 
     /// Prefixes with at least one candidate.
     pub fn len(&self, vrf: VrfId) -> usize {
-        self.table_ref(vrf).map_or(0, |t| t.slots.len())
+        self.all_candidates(vrf).count()
     }
 
     /// Whether the table has no prefix.
@@ -482,6 +648,28 @@ impl Rib {
     pub fn tracked_next_hops(&self) -> usize {
         self.next_hops.len()
     }
+}
+
+/// Whether a candidate can be used, and where it then leads.
+fn eligible(
+    next_hops: &BTreeMap<(VrfId, Ipv4Addr), NextHop>,
+    vrf: VrfId,
+    prefix: Prefix,
+    route: &Route,
+) -> Option<Resolved> {
+    if let Some(interface) = route.interface {
+        return Some(Resolved {
+            gateway: route.next_hop.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            interface,
+        });
+    }
+    let nh = route.next_hop?;
+    let state = next_hops.get(&(vrf, nh))?;
+    // A route cannot resolve through its own prefix.
+    if state.path.contains(&prefix) {
+        return None;
+    }
+    state.resolved
 }
 
 impl Route {

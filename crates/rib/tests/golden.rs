@@ -15,6 +15,7 @@ fn engine(config_text: &str) -> RouteEngine {
         checked.diagnostics.render("scenario", config_text)
     );
     let mut e = RouteEngine::new();
+    e.rri.set_debug(true);
     e.apply_config(&checked.config);
     e
 }
