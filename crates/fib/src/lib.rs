@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod lpm;
+pub mod synth;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -99,7 +100,8 @@ impl Default for PublishPolicy {
 struct VrfTable {
     routes: Routes,
     published: Arc<Lpm>,
-    spare: Arc<Lpm>,
+    /// The previous copy (absent only while a publication swaps them).
+    spare: Option<Arc<Lpm>>,
     /// What the spare lacks from before the last publication.
     spare_lag: Dirty,
     /// What changed since the last publication.
@@ -111,7 +113,7 @@ impl VrfTable {
         VrfTable {
             routes: Routes::new(),
             published: Arc::new(Lpm::new()),
-            spare: Arc::new(Lpm::new()),
+            spare: Some(Arc::new(Lpm::new())),
             spare_lag: Dirty::default(),
             next: Dirty::default(),
         }
@@ -124,13 +126,14 @@ impl VrfTable {
             return self.published.clone();
         }
         let next = std::mem::take(&mut self.next);
-        let fresh = match Arc::get_mut(&mut self.spare) {
-            Some(spare) => {
+        let mut spare = self.spare.take().expect("a spare between publications");
+        let fresh = match Arc::get_mut(&mut spare) {
+            Some(table) => {
                 let mut dirty = std::mem::take(&mut self.spare_lag);
                 dirty.merge(&next);
-                spare.sync_from(&self.routes, &dirty);
+                table.sync_from(&self.routes, &dirty);
                 stats.recycled += 1;
-                std::mem::replace(&mut self.spare, Arc::new(Lpm::new()))
+                spare
             }
             None => {
                 let mut copy = (*self.published).clone();
@@ -139,7 +142,7 @@ impl VrfTable {
                 Arc::new(copy)
             }
         };
-        self.spare = std::mem::replace(&mut self.published, fresh.clone());
+        self.spare = Some(std::mem::replace(&mut self.published, fresh.clone()));
         self.spare_lag = next;
         fresh
     }

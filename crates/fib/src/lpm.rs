@@ -9,8 +9,9 @@
 //!   a 64-bit `vector` (which slots are child nodes) and a 64-bit `leafvec` (where each run of
 //!   equal leaves starts); its children are contiguous from `base1`, its leaves from `base0`,
 //!   and a popcount finds the one for a slot.
-//! - `leaves`: values, or [`BG`]: "whatever the covering /18-or-shorter prefix says", found in
-//!   `background`, indexed like `l1`. So a prefix of /18 or shorter never touches a subtree.
+//! - Slots that no longer prefix covers take the subtree's background: what the covering
+//!   /18-or-shorter prefix says, kept in each node of the subtree. So a prefix of /18 or
+//!   shorter changes direct entries and backgrounds, never a subtree's shape.
 //!
 //! A lookup is one `l1` load, and for addresses under a longer prefix one node per 6 bits and
 //! one leaf: a /24 resolves in the first node. Everything is in flat arrays.
@@ -35,12 +36,58 @@ const NONE: u32 = NODE - 1;
 /// The largest value that can be stored (values are adjacency ids).
 pub const MAX_VALUE: u32 = NONE - 1;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Leaves a node keeps in its own cache line.
+const INLINE: usize = 7;
+/// `base0` of a node whose leaves are inline.
+const LEAVES_INLINE: u32 = u32::MAX;
+
+/// One poptrie node, one cache line. Besides the poptrie bitmaps (`vector`: child slots,
+/// `leafvec`: where runs of equal leaves start) it has `bgvec`: slots that no prefix of the
+/// subtree covers, whose value is the subtree's `background` (the covering /18-or-shorter
+/// prefix), kept in the node. Only the other leaves are stored: up to [`INLINE`] runs in the
+/// node itself (the common case, a /18 with a few longer prefixes), more in `leaves` from
+/// `base0`. So most lookups are two dependent loads: the direct entry and one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
 struct Node {
     vector: u64,
     leafvec: u64,
-    base0: u32,
+    bgvec: u64,
     base1: u32,
+    base0: u32,
+    background: u32,
+    inline: [u32; INLINE],
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            vector: 0,
+            leafvec: 0,
+            bgvec: 0,
+            base1: 0,
+            base0: LEAVES_INLINE,
+            background: NONE,
+            inline: [NONE; INLINE],
+        }
+    }
+}
+
+impl Node {
+    /// The value of leaf slot `bit` (not a child). (A branch-free select of background versus
+    /// stored leaf measured slower here than these branches.)
+    #[inline]
+    fn leaf(&self, leaves: &[u32], bit: u64) -> u32 {
+        if self.bgvec & bit != 0 {
+            return self.background;
+        }
+        let run = (self.leafvec & (bit | (bit - 1))).count_ones();
+        if self.base0 == LEAVES_INLINE {
+            self.inline[(run - 1) as usize]
+        } else {
+            leaves[(self.base0 + run - 1) as usize]
+        }
+    }
 }
 
 /// Where a subtree's node and leaf blocks are, for freeing.
@@ -77,7 +124,6 @@ impl FreeList {
 #[derive(Debug, Clone)]
 pub struct Lpm {
     l1: Vec<u32>,
-    background: Vec<u32>,
     nodes: Vec<Node>,
     leaves: Vec<u32>,
     subtrees: FxHashMap<u32, SubtreeAlloc>,
@@ -89,7 +135,6 @@ impl Default for Lpm {
     fn default() -> Self {
         Lpm {
             l1: vec![NONE; L1_SIZE],
-            background: vec![NONE; L1_SIZE],
             nodes: Vec::new(),
             leaves: Vec::new(),
             subtrees: FxHashMap::default(),
@@ -165,6 +210,8 @@ impl Lpm {
             dirty.mark(addr, len);
         }
         lpm.sync_from(routes, &dirty);
+        lpm.nodes.shrink_to_fit();
+        lpm.leaves.shrink_to_fit();
         lpm
     }
 
@@ -176,63 +223,82 @@ impl Lpm {
         let v = if e & NODE == 0 {
             e
         } else {
-            self.walk(e & !NODE, addr, slot)
+            self.walk(e & !NODE, addr)
         };
         (v != NONE).then_some(v)
     }
 
     #[inline]
-    fn walk(&self, root: u32, addr: u32, slot: usize) -> u32 {
-        let mut node = self.nodes[root as usize];
+    fn walk(&self, root: u32, addr: u32) -> u32 {
+        let mut node = &self.nodes[root as usize];
         let mut shift = 32 - DIRECT_BITS - 6;
         loop {
             // The last level (bits 30-31) has a stride of 2.
             let idx = (addr >> shift) & if shift == 0 { 3 } else { 63 };
             let bit = 1u64 << idx;
-            if node.vector & bit != 0 {
-                let child = node.base1 + (node.vector & (bit - 1)).count_ones();
-                node = self.nodes[child as usize];
-                shift = shift.saturating_sub(6);
-            } else {
-                let run = (node.leafvec & (bit | (bit - 1))).count_ones();
-                let leaf = self.leaves[(node.base0 + run - 1) as usize];
-                return if leaf == BG {
-                    self.background[slot]
-                } else {
-                    leaf
-                };
+            if node.vector & bit == 0 {
+                return node.leaf(&self.leaves, bit);
             }
+            node = &self.nodes[(node.base1 + (node.vector & (bit - 1)).count_ones()) as usize];
+            shift = shift.saturating_sub(6);
         }
     }
 
-    /// Looks up a batch of addresses. The loads of different addresses do not depend on each
-    /// other, so the processor overlaps their cache misses.
+    /// Looks up a batch of addresses, level by level: first every direct entry, then every
+    /// node at the first level, and so on. The loads of one level are independent of each
+    /// other, so the processor overlaps their cache misses across the batch instead of
+    /// waiting for each address's chain in turn.
     ///
     /// # Panics
     /// If `out` is shorter than `addrs`.
     #[inline]
     pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<u32>]) {
-        const CHUNK: usize = 16;
+        const CHUNK: usize = 32;
         assert!(out.len() >= addrs.len(), "one result slot per address");
         for (a, o) in addrs.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            // Addresses still walking, and the node each one is at.
+            let mut walking = [0u8; CHUNK];
+            let mut at = [0u32; CHUNK];
+            let mut n = 0;
             let mut entries = [0u32; CHUNK];
             for (e, &addr) in entries.iter_mut().zip(a) {
                 *e = self.l1[(addr >> (32 - DIRECT_BITS)) as usize];
             }
-            for ((&e, &addr), r) in entries.iter().zip(a).zip(o.iter_mut()) {
-                let v = if e & NODE == 0 {
-                    e
+            for (i, (&e, r)) in entries.iter().zip(o.iter_mut()).enumerate() {
+                if e & NODE == 0 {
+                    *r = (e != NONE).then_some(e);
                 } else {
-                    self.walk(e & !NODE, addr, (addr >> (32 - DIRECT_BITS)) as usize)
-                };
-                *r = (v != NONE).then_some(v);
+                    walking[n] = i as u8;
+                    at[n] = e & !NODE;
+                    n += 1;
+                }
+            }
+            let mut shift = 32 - DIRECT_BITS - 6;
+            while n > 0 {
+                let mut still = 0;
+                for k in 0..n {
+                    let i = walking[k];
+                    let node = &self.nodes[at[k] as usize];
+                    let idx = (a[i as usize] >> shift) & if shift == 0 { 3 } else { 63 };
+                    let bit = 1u64 << idx;
+                    if node.vector & bit != 0 {
+                        walking[still] = i;
+                        at[still] = node.base1 + (node.vector & (bit - 1)).count_ones();
+                        still += 1;
+                    } else {
+                        let v = node.leaf(&self.leaves, bit);
+                        o[i as usize] = (v != NONE).then_some(v);
+                    }
+                }
+                n = still;
+                shift = shift.saturating_sub(6);
             }
         }
     }
 
     /// Bytes the lookup structure occupies (arrays at their capacity).
     pub fn memory_bytes(&self) -> usize {
-        (self.l1.capacity() + self.background.capacity() + self.leaves.capacity()) * 4
+        (self.l1.capacity() + self.leaves.capacity()) * 4
             + self.nodes.capacity() * std::mem::size_of::<Node>()
     }
 
@@ -296,10 +362,25 @@ impl Lpm {
         }
         for (i, v) in paint.into_iter().enumerate() {
             let slot = first + i;
-            self.background[slot] = v;
             if self.l1[slot] & NODE == 0 {
                 self.l1[slot] = v;
+            } else if let Some(alloc) = self.subtrees.get(&(slot as u32)) {
+                let (start, len) = alloc.nodes;
+                for node in &mut self.nodes[start as usize..(start + len) as usize] {
+                    node.background = v;
+                }
             }
+        }
+    }
+
+    /// What the /18-or-shorter prefixes say for a /18 slot: the direct entry, or the
+    /// background its subtree keeps.
+    fn background_of(&self, slot: u32) -> u32 {
+        let e = self.l1[slot as usize];
+        if e & NODE == 0 {
+            e
+        } else {
+            self.nodes[(e & !NODE) as usize].background
         }
     }
 
@@ -312,22 +393,23 @@ impl Lpm {
             .filter(|(&(_, l), _)| u32::from(l) > DIRECT_BITS)
             .map(|(&(a, l), &v)| (a, l, v))
             .collect();
+        let background = self.background_of(slot);
         if let Some(old) = self.subtrees.remove(&slot) {
             self.free_nodes.give(old.nodes.0, old.nodes.1);
             self.free_leaves.give(old.leaves.0, old.leaves.1);
         }
         if prefixes.is_empty() {
-            self.l1[slot as usize] = self.background[slot as usize];
+            self.l1[slot as usize] = background;
             return;
         }
         let root = build_level(&prefixes, lo, 1, BG);
-        let root_index = self.place(slot, root);
+        let root_index = self.place(slot, root, background);
         self.l1[slot as usize] = NODE | root_index;
     }
 
     /// Lays a built subtree out breadth first (so that each node's children are contiguous)
     /// into one node block and one leaf block.
-    fn place(&mut self, slot: u32, root: Box<[Slot]>) -> u32 {
+    fn place(&mut self, slot: u32, root: Box<[Slot]>, background: u32) -> u32 {
         // First pass: count nodes and leaves.
         let mut order: Vec<&[Slot]> = vec![&root];
         let mut i = 0;
@@ -340,12 +422,13 @@ impl Lpm {
             }
             i += 1;
         }
+        // Runs of equal leaves, leaving out the background slots.
         let leaf_runs = |node: &[Slot]| -> Vec<u32> {
             let mut runs = Vec::new();
             let mut prev = None;
             for s in node {
                 if let Slot::Leaf(v) = s {
-                    if prev != Some(*v) {
+                    if *v != BG && prev != Some(*v) {
                         runs.push(*v);
                         prev = Some(*v);
                     }
@@ -355,7 +438,13 @@ impl Lpm {
         };
         let runs: Vec<Vec<u32>> = order.iter().map(|n| leaf_runs(n)).collect();
         let n_nodes = u32::try_from(order.len()).expect("a subtree has few nodes");
-        let n_leaves = u32::try_from(runs.iter().map(Vec::len).sum::<usize>()).expect("few leaves");
+        let n_leaves = u32::try_from(
+            runs.iter()
+                .filter(|r| r.len() > INLINE)
+                .map(Vec::len)
+                .sum::<usize>(),
+        )
+        .expect("few leaves");
         let node_base = self.free_nodes.take(n_nodes).unwrap_or_else(|| {
             let b = self.nodes.len();
             self.nodes.resize(b + n_nodes as usize, Node::default());
@@ -377,34 +466,38 @@ impl Lpm {
         let mut next_child = node_base + 1;
         let mut next_leaf = leaf_base;
         for (k, node) in order.iter().enumerate() {
-            let mut vector = 0u64;
-            let mut leafvec = 0u64;
+            let mut written = Node {
+                background,
+                base1: next_child,
+                ..Node::default()
+            };
             let mut prev = None;
             let mut children = 0;
             for (idx, s) in node.iter().enumerate() {
                 match s {
                     Slot::Child(_) => {
-                        vector |= 1 << idx;
+                        written.vector |= 1 << idx;
                         children += 1;
                     }
+                    Slot::Leaf(BG) => written.bgvec |= 1 << idx,
                     Slot::Leaf(v) => {
                         if prev != Some(*v) {
-                            leafvec |= 1 << idx;
+                            written.leafvec |= 1 << idx;
                             prev = Some(*v);
                         }
                     }
                 }
             }
-            self.nodes[node_base as usize + k] = Node {
-                vector,
-                leafvec,
-                base0: next_leaf,
-                base1: next_child,
-            };
-            for &v in &runs[k] {
-                self.leaves[next_leaf as usize] = v;
-                next_leaf += 1;
+            if runs[k].len() <= INLINE {
+                written.inline[..runs[k].len()].copy_from_slice(&runs[k]);
+            } else {
+                written.base0 = next_leaf;
+                for &v in &runs[k] {
+                    self.leaves[next_leaf as usize] = v;
+                    next_leaf += 1;
+                }
             }
+            self.nodes[node_base as usize + k] = written;
             next_child += children;
         }
         node_base
