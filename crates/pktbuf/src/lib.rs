@@ -70,6 +70,43 @@ pub trait PacketBuf {
     }
 }
 
+/// A mutable borrow of a buffer is a buffer, so burst APIs taking `&mut [B]` also take
+/// arrays of borrowed mbufs.
+impl<T: PacketBuf + ?Sized> PacketBuf for &mut T {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        (**self).data()
+    }
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        (**self).data_mut()
+    }
+    #[inline]
+    fn headroom(&self) -> usize {
+        (**self).headroom()
+    }
+    #[inline]
+    fn tailroom(&self) -> usize {
+        (**self).tailroom()
+    }
+    #[inline]
+    fn prepend(&mut self, len: usize) -> Result<&mut [u8], BufError> {
+        (**self).prepend(len)
+    }
+    #[inline]
+    fn append(&mut self, len: usize) -> Result<&mut [u8], BufError> {
+        (**self).append(len)
+    }
+    #[inline]
+    fn adj(&mut self, len: usize) -> Result<(), BufError> {
+        (**self).adj(len)
+    }
+    #[inline]
+    fn trim(&mut self, len: usize) -> Result<(), BufError> {
+        (**self).trim(len)
+    }
+}
+
 /// A plain-memory packet buffer with the same surface as a DPDK mbuf.
 ///
 /// ```
