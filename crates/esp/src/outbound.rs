@@ -1,0 +1,412 @@
+//! Outbound SA: tunnel-mode encapsulation.
+
+use crate::counters::{BurstTally, SaCounters};
+use crate::sa::{LifetimeState, RekeyReason, SaError, SaParams, TunnelTemplate};
+use crate::{DfPolicy, DropReason, IdentPolicy, Transform, ICV_LEN, IV_LEN, MAX_BURST};
+use pktbuf::PacketBuf;
+use ring::aead::{Aad, LessSafeKey, Nonce};
+use std::sync::atomic::{AtomicU64, Ordering};
+use wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+
+/// One outbound SA. Shared by reference between every core that sends on it.
+#[derive(Debug)]
+pub struct OutboundSa {
+    spi: u32,
+    transform: Transform,
+    key: LessSafeKey,
+    salt: [u8; 4],
+    esn: bool,
+    template: TunnelTemplate,
+    /// How many sequence numbers have been handed out; the next is `used + 1`. Only ever
+    /// grows, by compare-and-swap, and never past `seq_limit`: this is what makes every
+    /// nonce of the SA distinct (see the crate documentation).
+    used: AtomicU64,
+    /// The last sequence number this SA may use: the end of the sequence space
+    /// (2^32 - 1, or 2^64 - 1 with ESN), or the hard packet lifetime if lower.
+    seq_limit: u64,
+    /// Whether reaching `seq_limit` is a lifetime expiry (packets) rather than exhaustion.
+    limit_is_lifetime: bool,
+    /// Reserving a number at or above this raises a rekey request.
+    soft_seq: u64,
+    soft_is_lifetime: bool,
+    lifetime: LifetimeState,
+    counters: SaCounters,
+}
+
+/// The outcome of reserving sequence numbers for a burst.
+struct Reservation {
+    first: u64,
+    granted: usize,
+}
+
+impl OutboundSa {
+    /// An outbound SA created at `now_ns`.
+    pub fn new(params: &SaParams, now_ns: u64) -> Result<Self, SaError> {
+        let key = params.validate()?;
+        let space_end = if params.esn {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
+        let hard_packets = params.lifetime.hard.packets.unwrap_or(u64::MAX);
+        let (seq_limit, limit_is_lifetime) = if hard_packets < space_end {
+            (hard_packets, true)
+        } else {
+            (space_end, false)
+        };
+        // Ask for a new SA when 1/16 of the sequence space remains (at 10 Mpps that is
+        // still 27 s of a 32-bit space), or at the soft packet lifetime if sooner.
+        let space_soft = space_end - space_end / 16;
+        let (soft_seq, soft_is_lifetime) = match params.lifetime.soft.packets {
+            Some(p) if p < space_soft => (p, true),
+            _ => (space_soft, false),
+        };
+        Ok(OutboundSa {
+            spi: params.spi,
+            transform: params.transform,
+            key,
+            salt: params.salt,
+            esn: params.esn,
+            template: params.tunnel,
+            used: AtomicU64::new(0),
+            seq_limit,
+            limit_is_lifetime,
+            soft_seq,
+            soft_is_lifetime,
+            lifetime: LifetimeState::new(params.lifetime, now_ns),
+            counters: SaCounters::default(),
+        })
+    }
+
+    pub fn spi(&self) -> u32 {
+        self.spi
+    }
+
+    pub fn transform(&self) -> Transform {
+        self.transform
+    }
+
+    pub fn esn(&self) -> bool {
+        self.esn
+    }
+
+    pub fn template(&self) -> &TunnelTemplate {
+        &self.template
+    }
+
+    pub fn counters(&self) -> &SaCounters {
+        &self.counters
+    }
+
+    /// The last sequence number handed out (0 before the first packet).
+    pub fn last_seq(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Why the SA asked to be rekeyed, once it has.
+    pub fn rekey_requested(&self) -> Option<RekeyReason> {
+        self.lifetime.rekey_reason()
+    }
+
+    /// Which hard limit stopped the SA, once one has.
+    pub fn expired(&self) -> Option<RekeyReason> {
+        self.lifetime.expired_reason()
+    }
+
+    /// Seconds left before the hard time lifetime.
+    pub fn remaining_seconds(&self, now_ns: u64) -> Option<u64> {
+        self.lifetime.remaining_seconds(now_ns)
+    }
+
+    /// Continues an SA whose numbers up to `last_used` were spent elsewhere (state handed
+    /// over from a peer gateway or restored after a restart). Numbers only move forward: a
+    /// value at or below the current one is ignored, so no nonce can be reused.
+    pub fn resume_after(&self, last_used: u64) {
+        self.used
+            .fetch_max(last_used.min(self.seq_limit), Ordering::Relaxed);
+    }
+
+    /// Bytes the encapsulation adds in front of an inner packet.
+    pub fn front_overhead(&self) -> usize {
+        crate::FRONT_OVERHEAD + self.template.udp.map_or(0, |_| wire::udp::HEADER_LEN)
+    }
+
+    /// Bytes of outer packet an inner packet of `inner_len` bytes becomes.
+    pub fn outer_len(&self, inner_len: usize) -> usize {
+        self.front_overhead() + padded_len(inner_len) + ICV_LEN
+    }
+
+    /// Reserves up to `wanted` consecutive sequence numbers, raising the rekey request and
+    /// expiry as the limits are crossed.
+    #[inline]
+    fn reserve(&self, wanted: usize, now_ns: u64) -> Result<Reservation, DropReason> {
+        if !self.lifetime.check(now_ns, self.counters.bytes()) {
+            return Err(DropReason::LifetimeExpired);
+        }
+        let wanted = wanted as u64;
+        let mut used = self.used.load(Ordering::Relaxed);
+        let granted = loop {
+            let left = self.seq_limit - used;
+            if left == 0 {
+                return Err(self.exhausted());
+            }
+            let granted = wanted.min(left);
+            match self.used.compare_exchange_weak(
+                used,
+                used + granted,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break granted,
+                Err(current) => used = current,
+            }
+        };
+        if used + granted >= self.soft_seq {
+            self.lifetime.request_rekey(if self.soft_is_lifetime {
+                RekeyReason::Packets
+            } else {
+                RekeyReason::SequenceSpace
+            });
+        }
+        if used + granted == self.seq_limit {
+            // The last number is out; later packets will be refused.
+            self.exhausted();
+        }
+        Ok(Reservation {
+            first: used + 1,
+            granted: granted as usize,
+        })
+    }
+
+    fn exhausted(&self) -> DropReason {
+        if self.limit_is_lifetime {
+            self.lifetime.expire(RekeyReason::Packets);
+            DropReason::LifetimeExpired
+        } else {
+            DropReason::SequenceExhausted
+        }
+    }
+
+    /// Encapsulates the inner IPv4 packet in `buf` (starting at its IP header) into an outer
+    /// IPv4 packet, at `now_ns`. On error the packet is counted as dropped and the buffer is
+    /// unchanged, except that bytes behind the inner packet's total length (Ethernet
+    /// padding) may have been trimmed.
+    pub fn encapsulate<B: PacketBuf + ?Sized>(
+        &self,
+        buf: &mut B,
+        now_ns: u64,
+    ) -> Result<(), DropReason> {
+        let result = self.prepare(buf).and_then(|()| {
+            let inner_len = buf.len() as u64;
+            let r = self.reserve(1, now_ns)?;
+            self.seal(buf, r.first, r.first.to_be_bytes());
+            Ok(inner_len)
+        });
+        match result {
+            Ok(inner_len) => {
+                self.counters.add_ok(1, inner_len);
+                Ok(())
+            }
+            Err(reason) => {
+                self.counters.add_drops(reason, 1);
+                Err(reason)
+            }
+        }
+    }
+
+    /// Encapsulates every packet of a burst, writing each one's outcome into `verdicts`
+    /// (which must be at least as long as `bufs`; extra packets are refused as `NoRoom`
+    /// without being touched). Sequence numbers and counters are taken once per chunk of
+    /// [`MAX_BURST`] packets. Returns how many packets were encapsulated.
+    pub fn encapsulate_burst<B: PacketBuf>(
+        &self,
+        bufs: &mut [B],
+        now_ns: u64,
+        verdicts: &mut [Result<(), DropReason>],
+    ) -> usize {
+        let mut done = 0;
+        let n = bufs.len().min(verdicts.len());
+        for (bufs, verdicts) in bufs[..n]
+            .chunks_mut(MAX_BURST)
+            .zip(verdicts.chunks_mut(MAX_BURST))
+        {
+            done += self.encapsulate_chunk(bufs, now_ns, verdicts);
+        }
+        done
+    }
+
+    fn encapsulate_chunk<B: PacketBuf>(
+        &self,
+        bufs: &mut [B],
+        now_ns: u64,
+        verdicts: &mut [Result<(), DropReason>],
+    ) -> usize {
+        let mut tally = BurstTally::default();
+        let mut ready = 0;
+        for (buf, verdict) in bufs.iter_mut().zip(verdicts.iter_mut()) {
+            *verdict = self.prepare(buf);
+            ready += usize::from(verdict.is_ok());
+        }
+        let reservation = self.reserve(ready, now_ns);
+        let (mut seq, mut granted) = match &reservation {
+            Ok(r) => (r.first, r.granted),
+            Err(_) => (0, 0),
+        };
+        for (buf, verdict) in bufs.iter_mut().zip(verdicts.iter_mut()) {
+            if verdict.is_ok() {
+                if granted == 0 {
+                    *verdict = Err(match reservation {
+                        Err(reason) => reason,
+                        Ok(_) => self.exhausted(),
+                    });
+                } else {
+                    let inner_len = buf.len();
+                    self.seal(buf, seq, seq.to_be_bytes());
+                    seq += 1;
+                    granted -= 1;
+                    tally.packets += 1;
+                    tally.bytes += inner_len as u64;
+                }
+            }
+            if let Err(reason) = verdict {
+                tally.drop(*reason);
+            }
+        }
+        tally.flush(&self.counters);
+        tally.packets as usize
+    }
+
+    /// Checks that the packet can be encapsulated and trims Ethernet padding behind the inner
+    /// packet; changes nothing else.
+    #[inline]
+    fn prepare<B: PacketBuf + ?Sized>(&self, buf: &mut B) -> Result<(), DropReason> {
+        let total = match Ipv4Packet::new_checked(buf.data()) {
+            Ok(inner) => inner.total_len(),
+            Err(_) => return Err(DropReason::MalformedInner),
+        };
+        let excess = buf.len() - total;
+        let trailer = padded_len(total) - total + ICV_LEN;
+        if buf.headroom() < self.front_overhead() || buf.tailroom() + excess < trailer {
+            return Err(DropReason::NoRoom);
+        }
+        if self.outer_len(total) > usize::from(u16::MAX) {
+            return Err(DropReason::TooBig);
+        }
+        if excess != 0 {
+            buf.trim(excess).map_err(|_| DropReason::NoRoom)?;
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn prepare_for_test<B: PacketBuf + ?Sized>(
+        &self,
+        buf: &mut B,
+    ) -> Result<(), DropReason> {
+        self.prepare(buf)
+    }
+
+    /// Builds the ESP packet around a prepared inner packet with sequence number `seq` and
+    /// explicit IV `iv` (the sequence number, except in known-answer tests).
+    ///
+    /// Invariant: `seq` was reserved for this packet alone, so (key, salt || iv) is fresh.
+    #[inline]
+    pub(crate) fn seal<B: PacketBuf + ?Sized>(&self, buf: &mut B, seq: u64, iv: [u8; IV_LEN]) {
+        let inner_len = buf.len();
+        let (tos, inner_df) = {
+            let b = buf.data();
+            (b[1], b[6] & 0x40 != 0)
+        };
+        let plain_len = padded_len(inner_len);
+        let pad_len = plain_len - 2 - inner_len;
+        let front = self.front_overhead();
+        let outer_len = front + plain_len + ICV_LEN;
+
+        // prepare() checked the room; these cannot fail.
+        let Ok(tail) = buf.append(pad_len + 2 + ICV_LEN) else {
+            return;
+        };
+        for (i, b) in tail[..pad_len].iter_mut().enumerate() {
+            *b = i as u8 + 1;
+        }
+        tail[pad_len] = pad_len as u8;
+        tail[pad_len + 1] = ipv4::proto::IPV4;
+        if buf.prepend(front).is_err() {
+            return;
+        }
+
+        let t = &self.template;
+        let data = buf.data_mut();
+        let (protocol, esp_at) = match t.udp {
+            Some(_) => (ipv4::proto::UDP, ipv4::HEADER_LEN + wire::udp::HEADER_LEN),
+            None => (ipv4::proto::ESP, ipv4::HEADER_LEN),
+        };
+        Ipv4Repr {
+            src: t.src,
+            dst: t.dst,
+            protocol,
+            tos,
+            ident: match t.ident {
+                IdentPolicy::FromSequence => seq as u16,
+                IdentPolicy::Fixed(v) => v,
+            },
+            dont_fragment: match t.df {
+                DfPolicy::Copy => inner_df,
+                DfPolicy::Set => true,
+                DfPolicy::Clear => false,
+            },
+            ttl: t.ttl,
+            payload_len: (outer_len - ipv4::HEADER_LEN) as u16,
+        }
+        .emit(data);
+        if let Some(udp) = t.udp {
+            wire::udp::emit_header(
+                &mut data[ipv4::HEADER_LEN..],
+                udp.src_port,
+                udp.dst_port,
+                outer_len - esp_at,
+            );
+        }
+        wire::esp::emit_header(&mut data[esp_at..], self.spi, seq as u32);
+        data[esp_at + 8..esp_at + 16].copy_from_slice(&iv);
+
+        let mut nonce = [0u8; 12];
+        nonce[..4].copy_from_slice(&self.salt);
+        nonce[4..].copy_from_slice(&iv);
+        let mut aad_bytes = [0u8; 12];
+        let aad = aad_for(&mut aad_bytes, self.spi, seq, self.esn);
+
+        let (plain, icv) = data[esp_at + 16..].split_at_mut(plain_len);
+        // Sealing cannot fail for lengths under 2^32 bytes; a failure would leave an
+        // unauthenticated packet, so the ICV is zeroed and the receiver drops it.
+        match self.key.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            plain,
+        ) {
+            Ok(tag) => icv.copy_from_slice(tag.as_ref()),
+            Err(_) => icv.fill(0),
+        }
+    }
+}
+
+/// Inner length plus padding, pad length and next header, rounded up to 4 bytes
+/// (RFC 4303 section 2.4; the AEAD transforms have a block size of 1).
+#[inline]
+pub(crate) fn padded_len(inner_len: usize) -> usize {
+    (inner_len + 2).div_ceil(4) * 4
+}
+
+/// The AAD of RFC 4106 section 5 / RFC 7634 section 2.1: SPI and the 32-bit sequence number,
+/// or SPI and both halves of the 64-bit one with ESN.
+#[inline]
+pub(crate) fn aad_for(out: &mut [u8; 12], spi: u32, seq: u64, esn: bool) -> &[u8] {
+    out[..4].copy_from_slice(&spi.to_be_bytes());
+    if esn {
+        out[4..12].copy_from_slice(&seq.to_be_bytes());
+        &out[..12]
+    } else {
+        out[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+        &out[..8]
+    }
+}
