@@ -28,7 +28,8 @@
 //! The right edge (`top`, the highest committed sequence number) only moves forward, by
 //! `fetch_max`. The core that moves it resets the slots of blocks it skipped, so no slot lags
 //! more than `N` blocks behind the edge and 32-bit tags compare correctly with wrapping
-//! arithmetic for any 64-bit sequence number (ESN).
+//! arithmetic: a slot's block is reconstructed from its tag relative to the edge, which is exact
+//! for any 64-bit sequence number (ESN) and any jump of the edge.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -57,11 +58,16 @@ fn tag_of(block: u64) -> u32 {
     block as u32
 }
 
-/// Whether tag `a` names a block older than tag `b`, for tags within 2^31 blocks of each
-/// other (which the reset of skipped slots guarantees).
+/// The block number with low 32 bits `tag` nearest to block `near`. Exact while the slot's
+/// block is within 2^31 blocks (2^36 sequence numbers) of `near`. Every slot holds a block at
+/// most `N` behind the edge (the reset of skipped slots keeps it so, whatever jumps the edge
+/// made), so taking `near` as an edge is exact single-threaded; with several cores it is
+/// exact while no single jump exceeds 2^36 numbers, and ESN inference never jumps more than
+/// 2^32.
 #[inline]
-fn tag_older(a: u32, b: u32) -> bool {
-    (b.wrapping_sub(a) as i32) > 0
+fn block_of(tag: u32, near: u64) -> u64 {
+    let distance = tag.wrapping_sub(tag_of(near)) as i32;
+    near.wrapping_add(distance as i64 as u64)
 }
 
 impl ReplayWindow {
@@ -135,7 +141,7 @@ impl ReplayWindow {
         let block = seq / BITS_PER_BLOCK;
         let entry = self.slots[(block & self.slot_mask) as usize].load(Ordering::Acquire);
         let bit = 1u64 << (seq % BITS_PER_BLOCK);
-        if (entry >> 32) as u32 == tag_of(block) && entry & bit != 0 {
+        if block_of((entry >> 32) as u32, top / BITS_PER_BLOCK) == block && entry & bit != 0 {
             return Err(ReplayError::Replay);
         }
         Ok(())
@@ -156,15 +162,16 @@ impl ReplayWindow {
         let tag = tag_of(block);
         let bit = 1u64 << (seq % BITS_PER_BLOCK);
         let slot = &self.slots[(block & self.slot_mask) as usize];
+        let top_block = top / BITS_PER_BLOCK;
         let mut entry = slot.load(Ordering::Acquire);
         loop {
-            let entry_tag = (entry >> 32) as u32;
-            let new = if entry_tag == tag {
+            let entry_block = block_of((entry >> 32) as u32, top_block);
+            let new = if entry_block == block {
                 if entry & bit != 0 {
                     return Err(ReplayError::Replay);
                 }
                 entry | bit
-            } else if tag_older(entry_tag, tag) {
+            } else if entry_block < block {
                 (u64::from(tag) << 32) | bit
             } else {
                 // The slot holds a newer block: the window has slid past `seq`.
@@ -196,7 +203,9 @@ impl ReplayWindow {
             let tag = tag_of(block);
             let slot = &self.slots[(block & self.slot_mask) as usize];
             let mut entry = slot.load(Ordering::Acquire);
-            while tag_older((entry >> 32) as u32, tag) {
+            // Relative to the old edge: what the slot held was near it (or is a newer
+            // block a racing core wrote, within 2^31 blocks of it).
+            while block_of((entry >> 32) as u32, from) < block {
                 match slot.compare_exchange_weak(
                     entry,
                     u64::from(tag) << 32,

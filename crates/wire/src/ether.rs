@@ -36,7 +36,13 @@ pub fn parse(frame: &[u8]) -> Result<EtherInfo, WireError> {
     for _ in 0..3 {
         let ethertype = be16(frame, at);
         if ethertype != ETHERTYPE_VLAN && ethertype != ETHERTYPE_QINQ {
-            return Ok(EtherInfo { dst, src, vlan, ethertype, l3_offset: at + 2 });
+            return Ok(EtherInfo {
+                dst,
+                src,
+                vlan,
+                ethertype,
+                l3_offset: at + 2,
+            });
         }
         if frame.len() < at + 6 {
             return Err(WireError::Truncated);
@@ -66,13 +72,22 @@ mod tests {
         let mut f = [0u8; 26];
         emit(&mut f, [1; 6], [2; 6], ETHERTYPE_IPV4);
         let e = parse(&f).unwrap();
-        assert_eq!((e.ethertype, e.vlan, e.l3_offset, e.src), (ETHERTYPE_IPV4, None, 14, [2; 6]));
+        assert_eq!(
+            (e.ethertype, e.vlan, e.l3_offset, e.src),
+            (ETHERTYPE_IPV4, None, 14, [2; 6])
+        );
         f[12..18].copy_from_slice(&[0x81, 0x00, 0x20, 0x0a, 0x08, 0x00]);
         let e = parse(&f).unwrap();
-        assert_eq!((e.ethertype, e.vlan, e.l3_offset), (ETHERTYPE_IPV4, Some(10), 18));
+        assert_eq!(
+            (e.ethertype, e.vlan, e.l3_offset),
+            (ETHERTYPE_IPV4, Some(10), 18)
+        );
         f[12..22].copy_from_slice(&[0x88, 0xa8, 0x00, 0x05, 0x81, 0x00, 0x00, 0x07, 0x08, 0x00]);
         let e = parse(&f).unwrap();
-        assert_eq!((e.ethertype, e.vlan, e.l3_offset), (ETHERTYPE_IPV4, Some(7), 22));
+        assert_eq!(
+            (e.ethertype, e.vlan, e.l3_offset),
+            (ETHERTYPE_IPV4, Some(7), 22)
+        );
         assert_eq!(parse(&f[..17]).unwrap_err(), WireError::Truncated);
         assert_eq!(parse(&f[..13]).unwrap_err(), WireError::Truncated);
         f[12..26].copy_from_slice(&[0x81, 0, 0, 1, 0x81, 0, 0, 2, 0x81, 0, 0, 3, 8, 0]);

@@ -268,18 +268,33 @@ mod tests {
 
     #[test]
     fn rejects_bad_structure() {
-        assert_eq!(Ipv4Packet::new_checked(&GCM_INNER[..19]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&GCM_INNER[..19]).unwrap_err(),
+            WireError::Truncated
+        );
         // total length 0x3e beyond 20 bytes of buffer
-        assert_eq!(Ipv4Packet::new_checked(&GCM_INNER[..]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&GCM_INNER[..]).unwrap_err(),
+            WireError::Truncated
+        );
         let mut v6 = GCM_INNER;
         v6[0] = 0x65;
-        assert_eq!(Ipv4Packet::new_checked(&v6[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&v6[..]).unwrap_err(),
+            WireError::Malformed
+        );
         let mut short_ihl = GCM_INNER;
         short_ihl[0] = 0x44;
-        assert_eq!(Ipv4Packet::new_checked(&short_ihl[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&short_ihl[..]).unwrap_err(),
+            WireError::Malformed
+        );
         let mut small_total = GCM_INNER;
         small_total[3] = 19;
-        assert_eq!(Ipv4Packet::new_checked(&small_total[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&small_total[..]).unwrap_err(),
+            WireError::Malformed
+        );
     }
 
     #[test]

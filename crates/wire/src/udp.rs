@@ -88,10 +88,19 @@ mod tests {
         let mut b = [0u8; 12];
         emit_header(&mut b, 4500, 4500, 4);
         let u = UdpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!((u.src_port(), u.dst_port(), u.len(), u.checksum()), (4500, 4500, 12, 0));
+        assert_eq!(
+            (u.src_port(), u.dst_port(), u.len(), u.checksum()),
+            (4500, 4500, 12, 0)
+        );
         assert_eq!(u.payload().len(), 4);
-        assert_eq!(UdpPacket::new_checked(&b[..11]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            UdpPacket::new_checked(&b[..11]).unwrap_err(),
+            WireError::Truncated
+        );
         b[5] = 7;
-        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            UdpPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::Malformed
+        );
     }
 }
