@@ -33,11 +33,13 @@ pub enum DropReason {
     TooBig,
     /// The outer packet is an IP fragment (fragments must be reassembled first).
     Fragment,
+    /// The outer IPv4 header is malformed or its checksum is wrong.
+    BadOuterHeader,
 }
 
 impl DropReason {
     /// Number of reasons, for counter arrays.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -54,6 +56,7 @@ impl DropReason {
         DropReason::MalformedInner,
         DropReason::TooBig,
         DropReason::Fragment,
+        DropReason::BadOuterHeader,
     ];
 
     /// The name used in `show` output and logs.
@@ -72,6 +75,7 @@ impl DropReason {
             DropReason::MalformedInner => "malformed inner packet",
             DropReason::TooBig => "too big",
             DropReason::Fragment => "outer fragment",
+            DropReason::BadOuterHeader => "bad outer header",
         }
     }
 }

@@ -40,10 +40,18 @@ pub enum Classified {
     Other,
 }
 
-/// Classifies `packet` (starting at the outer IPv4 header). Malformed or truncated headers
-/// are `TooShort`; fragments of ESP are `Fragment`.
+/// Classifies `packet` (starting at the outer IPv4 header). A truncated packet is
+/// `TooShort`, a malformed header or a wrong header checksum `BadOuterHeader` (the outer
+/// header is not covered by the ICV, so this is its only protection); fragments of ESP are
+/// `Fragment`.
 pub fn classify(packet: &[u8]) -> Result<Classified, DropReason> {
-    let ip = Ipv4Packet::new_checked(packet).map_err(|_| DropReason::TooShort)?;
+    let ip = Ipv4Packet::new_checked(packet).map_err(|e| match e {
+        wire::WireError::Truncated => DropReason::TooShort,
+        wire::WireError::Malformed => DropReason::BadOuterHeader,
+    })?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadOuterHeader);
+    }
     let (esp_offset, udp_ports) = match ip.protocol() {
         ipv4::proto::ESP => (ip.header_len(), None),
         ipv4::proto::UDP => {
@@ -52,6 +60,10 @@ pub fn classify(packet: &[u8]) -> Result<Classified, DropReason> {
             };
             if udp.dst_port() != NAT_T_PORT {
                 return Ok(Classified::Other);
+            }
+            // The UDP length must agree with IP's: ESP's end is taken from the IP header.
+            if udp.len() != ip.payload().len() {
+                return Err(DropReason::BadOuterHeader);
             }
             let offset = ip.header_len() + wire::udp::HEADER_LEN;
             match wire::esp::classify_nat_t(udp.payload()) {
