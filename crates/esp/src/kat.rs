@@ -95,6 +95,7 @@ fn params(v: &Vector) -> SaParams {
         replay_window: 64,
         lifetime: Lifetime::default(),
         tunnel,
+        padding: Padding::Minimal,
     }
 }
 

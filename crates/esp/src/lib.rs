@@ -34,8 +34,8 @@ pub use counters::{CounterSnapshot, DropReason, SaCounters};
 pub use inbound::{classify, Classified, Decapsulated, EspLocation, InboundSa};
 pub use outbound::OutboundSa;
 pub use sa::{
-    DfPolicy, IdentPolicy, Lifetime, LifetimeLimits, RekeyReason, SaError, SaParams, Transform,
-    TunnelTemplate, UdpEncap,
+    DfPolicy, IdentPolicy, Lifetime, LifetimeLimits, Padding, RekeyReason, SaError, SaParams,
+    Transform, TunnelTemplate, UdpEncap,
 };
 
 /// Length of the explicit IV of every supported transform.
@@ -45,9 +45,9 @@ pub const ICV_LEN: usize = 16;
 /// Bytes in front of the inner packet that encapsulation adds without UDP: outer IPv4 header,
 /// ESP header, IV.
 pub const FRONT_OVERHEAD: usize = wire::ipv4::HEADER_LEN + wire::esp::HEADER_LEN + IV_LEN;
-/// The most bytes encapsulation appends behind the inner packet: 3 of padding, pad length,
-/// next header, ICV.
-pub const MAX_TRAILER: usize = 3 + 2 + ICV_LEN;
+/// The most bytes encapsulation appends behind the inner packet: up to 15 of padding, pad
+/// length, next header, ICV.
+pub const MAX_TRAILER: usize = 15 + 2 + ICV_LEN;
 
 /// The longest a burst passed to the batch functions may be; longer slices are processed in
 /// chunks of this size.

@@ -6,7 +6,7 @@ use crate::{DfPolicy, DropReason, IdentPolicy, Transform, ICV_LEN, IV_LEN, MAX_B
 use pktbuf::PacketBuf;
 use ring::aead::{Aad, LessSafeKey, Nonce};
 use std::sync::atomic::{AtomicU64, Ordering};
-use wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use wire::ipv4::{self, Ipv4Packet};
 
 /// One outbound SA. Shared by reference between every core that sends on it.
 #[derive(Debug)]
@@ -17,6 +17,11 @@ pub struct OutboundSa {
     salt: [u8; 4],
     esn: bool,
     template: TunnelTemplate,
+    /// Plaintext alignment (4 or 16).
+    align: usize,
+    /// One's-complement sum of the outer header words that never change (version, TTL,
+    /// protocol, addresses), so each packet adds only its own words.
+    outer_fixed_sum: u32,
     /// How many sequence numbers have been handed out; the next is `used + 1`. Only ever
     /// grows, by compare-and-swap, and never past `seq_limit`: this is what makes every
     /// nonce of the SA distinct (see the crate documentation).
@@ -68,6 +73,8 @@ impl OutboundSa {
             salt: params.salt,
             esn: params.esn,
             template: params.tunnel,
+            align: params.padding.alignment(),
+            outer_fixed_sum: outer_fixed_sum(&params.tunnel),
             used: AtomicU64::new(0),
             seq_limit,
             limit_is_lifetime,
@@ -133,7 +140,7 @@ impl OutboundSa {
 
     /// Bytes of outer packet an inner packet of `inner_len` bytes becomes.
     pub fn outer_len(&self, inner_len: usize) -> usize {
-        self.front_overhead() + padded_len(inner_len) + ICV_LEN
+        self.front_overhead() + padded_len(inner_len, self.align) + ICV_LEN
     }
 
     /// Reserves up to `wanted` consecutive sequence numbers, raising the rekey request and
@@ -285,7 +292,7 @@ impl OutboundSa {
             Err(_) => return Err(DropReason::MalformedInner),
         };
         let excess = buf.len() - total;
-        let trailer = padded_len(total) - total + ICV_LEN;
+        let trailer = padded_len(total, self.align) - total + ICV_LEN;
         if buf.headroom() < self.front_overhead() || buf.tailroom() + excess < trailer {
             return Err(DropReason::NoRoom);
         }
@@ -317,7 +324,7 @@ impl OutboundSa {
             let b = buf.data();
             (b[1], b[6] & 0x40 != 0)
         };
-        let plain_len = padded_len(inner_len);
+        let plain_len = padded_len(inner_len, self.align);
         let pad_len = plain_len - 2 - inner_len;
         let front = self.front_overhead();
         let outer_len = front + plain_len + ICV_LEN;
@@ -341,24 +348,33 @@ impl OutboundSa {
             Some(_) => (ipv4::proto::UDP, ipv4::HEADER_LEN + wire::udp::HEADER_LEN),
             None => (ipv4::proto::ESP, ipv4::HEADER_LEN),
         };
-        Ipv4Repr {
-            src: t.src,
-            dst: t.dst,
-            protocol,
-            tos,
-            ident: match t.ident {
-                IdentPolicy::FromSequence => seq as u16,
-                IdentPolicy::Fixed(v) => v,
-            },
-            dont_fragment: match t.df {
-                DfPolicy::Copy => inner_df,
-                DfPolicy::Set => true,
-                DfPolicy::Clear => false,
-            },
-            ttl: t.ttl,
-            payload_len: (outer_len - ipv4::HEADER_LEN) as u16,
-        }
-        .emit(data);
+        let ident = match t.ident {
+            IdentPolicy::FromSequence => seq as u16,
+            IdentPolicy::Fixed(v) => v,
+        };
+        let df = match t.df {
+            DfPolicy::Copy => inner_df,
+            DfPolicy::Set => true,
+            DfPolicy::Clear => false,
+        };
+        let flags = if df { ipv4::FLAG_DF } else { 0 };
+        // The fixed words were summed once when the SA was made; add this packet's own.
+        let sum = self.outer_fixed_sum
+            + u32::from(tos)
+            + outer_len as u32
+            + u32::from(ident)
+            + u32::from(flags);
+        let h = &mut data[..ipv4::HEADER_LEN];
+        h[0] = 0x45;
+        h[1] = tos;
+        h[2..4].copy_from_slice(&(outer_len as u16).to_be_bytes());
+        h[4..6].copy_from_slice(&ident.to_be_bytes());
+        h[6..8].copy_from_slice(&flags.to_be_bytes());
+        h[8] = t.ttl;
+        h[9] = protocol;
+        h[10..12].copy_from_slice(&wire::checksum::fold(sum).to_be_bytes());
+        h[12..16].copy_from_slice(&t.src.octets());
+        h[16..20].copy_from_slice(&t.dst.octets());
         if let Some(udp) = t.udp {
             wire::udp::emit_header(
                 &mut data[ipv4::HEADER_LEN..],
@@ -390,11 +406,27 @@ impl OutboundSa {
     }
 }
 
-/// Inner length plus padding, pad length and next header, rounded up to 4 bytes
-/// (RFC 4303 section 2.4; the AEAD transforms have a block size of 1).
+/// Inner length plus padding, pad length and next header, rounded up to `align` bytes
+/// (RFC 4303 section 2.4 asks for 4; the AEAD transforms have a block size of 1).
 #[inline]
-pub(crate) fn padded_len(inner_len: usize) -> usize {
-    (inner_len + 2).div_ceil(4) * 4
+pub(crate) fn padded_len(inner_len: usize, align: usize) -> usize {
+    (inner_len + 2).div_ceil(align) * align
+}
+
+/// The part of the outer header checksum sum that is the same for every packet.
+fn outer_fixed_sum(t: &TunnelTemplate) -> u32 {
+    let protocol = if t.udp.is_some() {
+        ipv4::proto::UDP
+    } else {
+        ipv4::proto::ESP
+    };
+    let mut fixed = [0u8; 14];
+    fixed[0] = 0x45;
+    fixed[2] = t.ttl;
+    fixed[3] = protocol;
+    fixed[6..10].copy_from_slice(&t.src.octets());
+    fixed[10..14].copy_from_slice(&t.dst.octets());
+    wire::checksum::sum(0, &fixed)
 }
 
 /// The AAD of RFC 4106 section 5 / RFC 7634 section 2.1: SPI and the 32-bit sequence number,

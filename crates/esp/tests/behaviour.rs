@@ -37,15 +37,18 @@ fn cut(outer: &[u8], len: usize) -> Vec<u8> {
 proptest! {
     #[test]
     fn round_trip(t in transform(), udp in any::<bool>(), esn in any::<bool>(), len in 28usize..1500,
-                  seed in any::<u8>(), df in any::<bool>(), count in 1usize..5) {
-        let p = params(t, udp, esn);
+                  seed in any::<u8>(), df in any::<bool>(), count in 1usize..5, minimal in any::<bool>()) {
+        let padding = if minimal { Padding::Minimal } else { Padding::Align16 };
+        let p = SaParams { padding, ..params(t, udp, esn) };
         let out = OutboundSa::new(&p, 0).unwrap();
         let inb = InboundSa::new(&p, 0).unwrap();
         for k in 0..count {
             let inner = inner_packet(len, seed.wrapping_add(k as u8), df);
             let outer = encapsulate(&out, &inner);
             prop_assert_eq!(outer.len(), out.outer_len(inner.len()));
-            prop_assert_eq!((outer.len() - out.front_overhead() - ICV_LEN) % 4, 0);
+            let plain = outer.len() - out.front_overhead() - ICV_LEN;
+            prop_assert_eq!(plain % padding.alignment(), 0);
+            prop_assert!(plain - inner.len() - 2 < padding.alignment(), "no more padding than needed");
             let ip = Ipv4Packet::new_checked(&outer[..]).unwrap();
             prop_assert!(ip.verify_checksum());
             prop_assert_eq!(ip.total_len(), outer.len());

@@ -174,8 +174,11 @@ fn tshark_decrypts_rri_aes_gcm() {
     let dir = std::env::temp_dir().join(format!("rri-esp-tshark-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for transform in [Transform::AesGcm128, Transform::AesGcm256] {
-        for udp in [false, true] {
-            let p = params(transform, udp, false);
+        for (udp, padding) in [(false, Padding::Minimal), (true, Padding::Align16)] {
+            let p = SaParams {
+                padding,
+                ..params(transform, udp, false)
+            };
             let sa = OutboundSa::new(&p, 0).unwrap();
             let inners: Vec<Vec<u8>> = SIZES
                 .iter()
@@ -237,7 +240,8 @@ fn tshark_decrypts_rri_aes_gcm() {
                     "outer then inner destination: {row}"
                 );
                 assert!(f[3].ends_with("40001"), "inner UDP port: {row}");
-                let pad = (4 - (inner.len() + 2) % 4) % 4;
+                let align = padding.alignment();
+                let pad = (align - (inner.len() + 2) % align) % align;
                 assert_eq!(f[4], pad.to_string(), "pad length: {row}");
                 assert_eq!(f[5], "0x04", "next header: {row}");
                 assert_eq!(f[6], hex(&inner[28..]), "inner payload: {row}");
