@@ -308,11 +308,7 @@ impl InboundSa {
         }
         let body_len = plain_len - 2 - pad_len;
         let pad = &plain[body_len..plain_len - 2];
-        if pad
-            .iter()
-            .enumerate()
-            .any(|(i, &b)| usize::from(b) != i + 1)
-        {
+        if pad != &crate::PAD_PATTERN[..pad_len] {
             return Err(DropReason::BadPadding);
         }
         if next_header != ipv4::proto::IPV4 {

@@ -53,5 +53,17 @@ pub const MAX_TRAILER: usize = 15 + 2 + ICV_LEN;
 /// chunks of this size.
 pub const MAX_BURST: usize = 64;
 
+/// What padding must hold (RFC 4303 section 2.4): 1, 2, 3, ... A slice compare against this
+/// is a memcmp rather than a byte loop.
+pub(crate) const PAD_PATTERN: [u8; 255] = {
+    let mut p = [0u8; 255];
+    let mut i = 0;
+    while i < 255 {
+        p[i] = i as u8 + 1;
+        i += 1;
+    }
+    p
+};
+
 #[cfg(test)]
 mod kat;

@@ -333,9 +333,7 @@ impl OutboundSa {
         let Ok(tail) = buf.append(pad_len + 2 + ICV_LEN) else {
             return;
         };
-        for (i, b) in tail[..pad_len].iter_mut().enumerate() {
-            *b = i as u8 + 1;
-        }
+        tail[..pad_len].copy_from_slice(&crate::PAD_PATTERN[..pad_len]);
         tail[pad_len] = pad_len as u8;
         tail[pad_len + 1] = ipv4::proto::IPV4;
         if buf.prepend(front).is_err() {
