@@ -1,0 +1,199 @@
+//! Building the first snapshots from a configuration: routes into a RIB and FIB, ports,
+//! crypto maps and manual-key SAs into a [`Policy`]. The control thread (and tests) start
+//! from here; later changes are published the same way.
+
+use crate::policy::{CryptoMapPolicy, InboundBinding, MapEntryPolicy, Policy, PortPolicy};
+use acl::Classifier;
+use config::model::{CryptoMapKind, DfBit, Direction, PeerTarget, Replay, Transform};
+use config::Config;
+use esp::{DfPolicy, InboundSa, OutboundSa, Padding, SaParams, TunnelTemplate};
+use fib::{Adjacency, Fib, FibReader, PublishPolicy};
+use rib::RouteEngine;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A DPDK port the daemon opened for a configured interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBinding {
+    /// The interface name as configured.
+    pub interface: String,
+    pub port: u16,
+    pub mac: [u8; 6],
+}
+
+/// What [`from_config`] builds.
+#[derive(Debug)]
+pub struct Built {
+    pub policy: Policy,
+    pub engine: RouteEngine,
+    pub fib: Fib,
+    pub reader: FibReader,
+}
+
+/// Why a configuration could not become a data plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(pub String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+fn err(msg: impl Into<String>) -> BuildError {
+    BuildError(msg.into())
+}
+
+/// Pushes the RIB's pending best-route changes into the FIB and publishes.
+pub fn sync_fib(engine: &mut RouteEngine, fib: &mut Fib) {
+    let now = Instant::now();
+    for change in engine.rib.take_changes() {
+        let adjacency = change.entry.map(|e| Adjacency {
+            interface: e.resolved.interface.0,
+            gateway: e.resolved.gateway,
+        });
+        fib.set(change.vrf.0, change.prefix.addr, change.prefix.len, adjacency, now);
+    }
+    fib.publish();
+}
+
+/// Builds routes and policy from `config` for the ports in `ports`, at `now_ns` (the SA
+/// clock). Crypto map entries with manual keys (`ipsec-manual`, `set session-key`) get their
+/// SAs; others get none until IKE provides them.
+pub fn from_config(config: &Config, ports: &[PortBinding], now_ns: u64) -> Result<Built, BuildError> {
+    let mut engine = RouteEngine::new();
+    engine.apply_config(config);
+    let (mut fib, reader) = Fib::new(PublishPolicy::default());
+    sync_fib(&mut engine, &mut fib);
+
+    let mut policy = Policy::default();
+    let mut map_index: BTreeMap<String, u32> = BTreeMap::new();
+    for binding in ports {
+        let iface = config
+            .interfaces
+            .iter()
+            .find(|i| i.name.value == binding.interface)
+            .ok_or_else(|| err(format!("port {} is bound to {}, which is not configured", binding.port, binding.interface)))?;
+        let vrf_name = iface.vrf.as_ref().map(|v| v.value.name.as_str());
+        let vrf = engine.names.vrf(vrf_name).0;
+        let if_index = engine.names.interface(&iface.name.value).0 as usize;
+        if policy.interface_ports.len() <= if_index {
+            policy.interface_ports.resize(if_index + 1, None);
+        }
+        policy.interface_ports[if_index] = Some(binding.port);
+        let mut addresses: Vec<(Ipv4Addr, u8)> = iface.address.iter().map(|a| (a.value.addr, a.value.len)).collect();
+        addresses.extend(iface.secondary_addresses.iter().map(|a| (a.value.addr, a.value.len)));
+        let mtu = iface.ip_mtu.as_ref().or(iface.mtu.as_ref()).map_or(1500, |m| m.value);
+        let crypto_map = match &iface.crypto_map {
+            Some(m) => {
+                let next = map_index.len() as u32;
+                Some(*map_index.entry(m.value.name.clone()).or_insert(next))
+            }
+            None => None,
+        };
+        let slot = usize::from(binding.port);
+        if policy.ports.len() <= slot {
+            policy.ports.resize(slot + 1, None);
+        }
+        policy.ports[slot] = Some(PortPolicy {
+            name: iface.name.value.clone(),
+            mac: binding.mac,
+            addresses,
+            mtu,
+            vrf,
+            crypto_map,
+        });
+    }
+    policy.index_local_addresses();
+
+    let df = match config.ipsec_global.df_bit.as_ref().map(|d| d.value) {
+        Some(DfBit::Set) => DfPolicy::Set,
+        Some(DfBit::Clear) => DfPolicy::Clear,
+        _ => DfPolicy::Copy,
+    };
+    let global_window = config.ipsec_global.replay_window.as_ref().map(|w| w.value);
+    let mut maps: Vec<Option<CryptoMapPolicy>> = (0..map_index.len()).map(|_| None).collect();
+    for (name, &index) in &map_index {
+        let map = config.crypto_maps.get(name).ok_or_else(|| err(format!("crypto map {name} is applied but not defined")))?;
+        // The map's local address: the first port that carries it.
+        let local = policy
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.crypto_map == Some(index))
+            .and_then(|p| p.primary_address())
+            .ok_or_else(|| err(format!("crypto map {name} is on an interface without an address")))?;
+        let vrf = policy.ports.iter().flatten().find(|p| p.crypto_map == Some(index)).map_or(0, |p| p.vrf);
+        let mut compiled = CryptoMapPolicy { name: name.clone(), classifier: Classifier::new(), entries: Vec::new() };
+        for entry in map.entries.values() {
+            let body = &entry.body;
+            let Some(acl_name) = &body.match_address else { continue };
+            let Some(acl) = config.access_lists.get(&acl_name.value) else { continue };
+            let tag = compiled.entries.len() as u32;
+            compiled.classifier.push_acl(acl, tag);
+            let peer = body
+                .peers
+                .iter()
+                .find(|p| p.value.default)
+                .or_else(|| body.peers.first())
+                .and_then(|p| match p.value.target {
+                    PeerTarget::Address(a) => Some(a),
+                    PeerTarget::Host { .. } => None,
+                });
+            let mut outbound = None;
+            if entry.kind == CryptoMapKind::Manual {
+                let peer = peer.ok_or_else(|| err(format!("crypto map {name} {}: a manual entry needs a peer address", entry.seq.value)))?;
+                let transform = body
+                    .transform_sets
+                    .first()
+                    .and_then(|t| config.transform_sets.get(&t.value))
+                    .and_then(|t| t.aead())
+                    .ok_or_else(|| err(format!("crypto map {name} {}: no supported AEAD transform set", entry.seq.value)))?;
+                let transform = match transform {
+                    Transform::EspGcm(128) => esp::Transform::AesGcm128,
+                    Transform::EspGcm(256) => esp::Transform::AesGcm256,
+                    Transform::EspChacha20Poly1305 => esp::Transform::ChaCha20Poly1305,
+                    other => return Err(err(format!("transform {other} is not supported"))),
+                };
+                let window = match body.replay.as_ref().map(|r| r.value) {
+                    Some(Replay::WindowSize(n)) => n,
+                    _ => global_window.unwrap_or(SaParams::DEFAULT_REPLAY_WINDOW),
+                }
+                .clamp(32, SaParams::MAX_REPLAY_WINDOW);
+                for key in &body.session_keys {
+                    let key = &key.value;
+                    let (src, dst) = match key.direction {
+                        Direction::Outbound => (local, peer),
+                        Direction::Inbound => (peer, local),
+                    };
+                    let mut tunnel = TunnelTemplate::new(src, dst);
+                    tunnel.df = df;
+                    let mut params = SaParams::from_keymat(key.spi, transform, &key.cipher, tunnel)
+                        .map_err(|e| err(format!("crypto map {name} {} SPI {}: {e}", entry.seq.value, key.spi)))?;
+                    params.replay_window = window;
+                    params.padding = Padding::default();
+                    match key.direction {
+                        Direction::Outbound => {
+                            let sa = OutboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
+                            outbound = Some(Arc::new(sa));
+                        }
+                        Direction::Inbound => {
+                            let sa = InboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
+                            let mut selectors = Classifier::new();
+                            selectors.push_acl_mirrored(acl, 0);
+                            policy.inbound.insert(key.spi, InboundBinding { sa: Arc::new(sa), selectors, vrf });
+                        }
+                    }
+                }
+            }
+            compiled.entries.push(MapEntryPolicy::new(entry.seq.value, peer, outbound));
+        }
+        maps[index as usize] = Some(compiled);
+    }
+    policy.maps = maps.into_iter().flatten().collect();
+    Ok(Built { policy, engine, fib, reader })
+}

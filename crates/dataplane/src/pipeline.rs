@@ -1,0 +1,377 @@
+//! Per-packet decisions over any packet buffer.
+//!
+//! Buffers arrive holding an Ethernet frame. A packet that is forwarded leaves holding the
+//! new frame for the egress port; a punted packet leaves unchanged; a dropped packet's
+//! content is unspecified.
+
+use crate::counters::{Reason, WorkerCountersSnapshot};
+use crate::policy::{Policy, PortPolicy};
+use acl::FlowKey;
+use esp::Classified;
+use pktbuf::PacketBuf;
+use std::net::Ipv4Addr;
+use wire::ether::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4};
+use wire::ipv4::{self, Ipv4Packet};
+use wire::{icmp, WireError};
+
+/// What to do with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Transmit on this port (the buffer holds the frame).
+    Forward(u16),
+    /// Hand the frame to the control thread.
+    Punt(PuntReason),
+    /// Free it; the reason has been counted.
+    Drop(Reason),
+}
+
+/// Why a frame goes to the control thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PuntReason {
+    Arp,
+    /// IKE on UDP 500, or on 4500 behind the non-ESP marker.
+    Ike,
+    /// ICMP to one of our addresses.
+    Icmp,
+    /// Anything else addressed to us.
+    Local,
+    /// The TTL ran out; the control thread answers with ICMP time exceeded.
+    TtlExceeded,
+}
+
+/// Something the control thread should act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Traffic matched crypto map entry `entry` of map `map`, which has no SA.
+    Acquire { map: u32, entry: u32, peer: Option<Ipv4Addr> },
+    /// A next hop's MAC is unknown: resolve `addr` on `port` by ARP.
+    Resolve { port: u16, addr: Ipv4Addr },
+}
+
+/// The decisions for one burst: both snapshots, loaded once, and the time.
+#[derive(Debug, Clone, Copy)]
+pub struct Pipeline<'a> {
+    pub policy: &'a Policy,
+    pub fib: &'a fib::Snapshot,
+    pub now_ns: u64,
+}
+
+/// Default TTL of packets we originate (ICMP errors).
+const OWN_TTL: u8 = 64;
+
+impl<'a> Pipeline<'a> {
+    pub fn new(policy: &'a Policy, fib: &'a fib::Snapshot, now_ns: u64) -> Self {
+        Pipeline { policy, fib, now_ns }
+    }
+
+    /// Decides what happens to the frame in `buf`, received on `in_port`; counts and reports
+    /// events through `events`.
+    #[inline]
+    pub fn process<B: PacketBuf + ?Sized>(
+        &self,
+        in_port: u16,
+        buf: &mut B,
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+    ) -> Action {
+        let action = self.classify_and_run(in_port, buf, counters, events);
+        match action {
+            Action::Drop(reason) => counters.drops[reason as usize] += 1,
+            Action::Punt(_) => counters.punted += 1,
+            Action::Forward(_) => {}
+        }
+        action
+    }
+
+    fn classify_and_run<B: PacketBuf + ?Sized>(
+        &self,
+        in_port: u16,
+        buf: &mut B,
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+    ) -> Action {
+        let Some(port) = self.policy.port(in_port) else {
+            return Action::Drop(Reason::UnknownPort);
+        };
+        let eth = match ether::parse(buf.data()) {
+            Ok(e) => e,
+            Err(_) => return Action::Drop(Reason::L2Malformed),
+        };
+        match eth.ethertype {
+            ETHERTYPE_IPV4 => {}
+            ETHERTYPE_ARP => return Action::Punt(PuntReason::Arp),
+            _ => return Action::Drop(Reason::NotIpv4),
+        }
+        let l3 = eth.l3_offset;
+        let (dst, total, protocol) = {
+            let ip = match Ipv4Packet::new_checked(&buf.data()[l3..]) {
+                Ok(ip) => ip,
+                Err(WireError::Truncated) => return Action::Drop(Reason::IpTruncated),
+                Err(WireError::Malformed) => return Action::Drop(Reason::IpMalformed),
+            };
+            if !ip.verify_checksum() {
+                return Action::Drop(Reason::IpChecksum);
+            }
+            (ip.dst(), ip.total_len(), ip.protocol())
+        };
+        if self.policy.is_local(dst) {
+            return self.local(port, buf, l3, protocol, counters, events);
+        }
+        // Forwarded packets lose their L2 header and any Ethernet padding.
+        let excess = buf.len() - l3 - total;
+        if buf.trim(excess).is_err() || buf.adj(l3).is_err() {
+            return Action::Drop(Reason::IpTruncated);
+        }
+        if buf.data()[8] <= 1 {
+            // Put the L2 header back so that the control thread gets the frame as received.
+            if buf.prepend(l3).is_ok() {
+                return Action::Punt(PuntReason::TtlExceeded);
+            }
+            return Action::Drop(Reason::TtlExpired);
+        }
+        self.forward(port.vrf, buf, true, counters, events)
+    }
+
+    /// A packet addressed to one of our addresses (still with its L2 header).
+    fn local<B: PacketBuf + ?Sized>(
+        &self,
+        port: &PortPolicy,
+        buf: &mut B,
+        l3: usize,
+        protocol: u8,
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+    ) -> Action {
+        let _ = port;
+        let at = match esp::classify(&buf.data()[l3..]) {
+            Ok(Classified::Esp(at)) => at,
+            Ok(Classified::Ike { .. }) => return Action::Punt(PuntReason::Ike),
+            Ok(Classified::Keepalive) => return Action::Drop(Reason::NatKeepalive),
+            Ok(Classified::Other) => {
+                return match protocol {
+                    ipv4::proto::ICMP => Action::Punt(PuntReason::Icmp),
+                    ipv4::proto::UDP if is_ike_500(&buf.data()[l3..]) => {
+                        Action::Punt(PuntReason::Ike)
+                    }
+                    _ => Action::Punt(PuntReason::Local),
+                };
+            }
+            Err(esp::DropReason::Fragment) => return Action::Punt(PuntReason::Local),
+            Err(_) => return Action::Drop(Reason::NatKeepalive),
+        };
+        let Some(binding) = self.policy.inbound.get(&at.spi) else {
+            return Action::Drop(Reason::BadSpi);
+        };
+        if buf.adj(l3).is_err() {
+            return Action::Drop(Reason::IpTruncated);
+        }
+        if binding.sa.decapsulate(buf, &at, self.now_ns).is_err() {
+            return Action::Drop(Reason::EspRejected);
+        }
+        counters.decapsulated += 1;
+        let key = match Ipv4Packet::new_checked(buf.data()) {
+            Ok(inner) => FlowKey::from_ipv4(&inner),
+            Err(_) => return Action::Drop(Reason::IpMalformed),
+        };
+        if !binding.selectors.classify(&key).is_some_and(|v| v.permit) {
+            return Action::Drop(Reason::PolicyViolation);
+        }
+        if buf.data()[8] <= 1 {
+            return Action::Drop(Reason::TtlExpired);
+        }
+        self.forward(binding.vrf, buf, true, counters, events)
+    }
+
+    /// Routes the IPv4 packet in `buf` (no L2 header) in `vrf`: TTL, FIB, crypto map,
+    /// MTU, L2 rewrite. `transit` packets have their TTL decremented; ones we originate not.
+    fn forward<B: PacketBuf + ?Sized>(
+        &self,
+        vrf: u16,
+        buf: &mut B,
+        transit: bool,
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+    ) -> Action {
+        let Ok(ip) = Ipv4Packet::new_checked(buf.data()) else {
+            return Action::Drop(Reason::IpMalformed);
+        };
+        let dst = ip.dst();
+        let Some((_, adjacency)) = self.fib.lookup(vrf, dst) else {
+            return Action::Drop(Reason::NoRoute);
+        };
+        let Some(out_port) = self.policy.interface_port(adjacency.interface) else {
+            return Action::Drop(Reason::NoRoute);
+        };
+        let Some(egress) = self.policy.port(out_port) else {
+            return Action::Drop(Reason::NoRoute);
+        };
+        let gateway = adjacency.gateway;
+
+        // Crypto map on the egress interface: the first matching entry decides.
+        if let Some(map_index) = egress.crypto_map {
+            let map = &self.policy.maps[map_index as usize];
+            let key = FlowKey::from_ipv4(&ip);
+            if let Some(verdict) = map.classifier.classify(&key) {
+                if verdict.permit {
+                    let entry = &map.entries[verdict.tag as usize];
+                    let Some(sa) = entry.outbound.as_deref() else {
+                        if entry.claim_acquire(self.now_ns) {
+                            events(Event::Acquire { map: map_index, entry: verdict.tag, peer: entry.peer });
+                        }
+                        return Action::Drop(Reason::NoSa);
+                    };
+                    return self.encapsulate(vrf, sa, egress, buf, transit, counters, events);
+                }
+            }
+        }
+
+        if buf.len() > usize::from(egress.mtu) {
+            return self.too_big(vrf, buf, egress.mtu, transit, counters, events);
+        }
+        if transit {
+            let mut ip = Ipv4Packet::new_checked(buf.data_mut()).expect("checked above");
+            ip.decrement_ttl();
+        }
+        let next_hop = if gateway.is_unspecified() { dst } else { gateway };
+        self.rewrite_l2(out_port, egress, next_hop, buf, events)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn encapsulate<B: PacketBuf + ?Sized>(
+        &self,
+        vrf: u16,
+        sa: &esp::OutboundSa,
+        egress: &PortPolicy,
+        buf: &mut B,
+        transit: bool,
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+    ) -> Action {
+        // The outer packet leaves by the route to the peer, which may differ from the
+        // interface that carries the map (it usually is the same).
+        let peer = sa.template().dst;
+        let Some((_, outer_adj)) = self.fib.lookup(0, peer) else {
+            return Action::Drop(Reason::NoRoute);
+        };
+        let Some(outer_port) = self.policy.interface_port(outer_adj.interface) else {
+            return Action::Drop(Reason::NoRoute);
+        };
+        let Some(outer_egress) = self.policy.port(outer_port) else {
+            return Action::Drop(Reason::NoRoute);
+        };
+        let mtu = usize::from(outer_egress.mtu.min(egress.mtu));
+        if sa.outer_len(buf.len()) > mtu {
+            let inner_mtu = largest_inner(sa, mtu);
+            return self.too_big(vrf, buf, inner_mtu as u16, transit, counters, events);
+        }
+        if transit {
+            let mut ip = Ipv4Packet::new_checked(buf.data_mut()).expect("checked by forward");
+            ip.decrement_ttl();
+        }
+        if sa.encapsulate(buf, self.now_ns).is_err() {
+            return Action::Drop(Reason::EspEncapFailed);
+        }
+        counters.encapsulated += 1;
+        let next_hop = if outer_adj.gateway.is_unspecified() { peer } else { outer_adj.gateway };
+        self.rewrite_l2(outer_port, outer_egress, next_hop, buf, events)
+    }
+
+    /// The packet does not fit the egress MTU (`mtu` is what the inner packet may be).
+    /// With DF set, it becomes an ICMP fragmentation-needed to its sender, routed like any
+    /// packet we originate; without DF it is dropped (fragmentation is not done yet).
+    fn too_big<B: PacketBuf + ?Sized>(
+        &self,
+        vrf: u16,
+        buf: &mut B,
+        mtu: u16,
+        transit: bool,
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+    ) -> Action {
+        let (df, src, header_len, is_icmp_error) = {
+            let Ok(ip) = Ipv4Packet::new_checked(buf.data()) else {
+                return Action::Drop(Reason::IpMalformed);
+            };
+            let l4 = ip.payload();
+            let icmp_error = ip.protocol() == ipv4::proto::ICMP
+                && l4.first().is_some_and(|&t| !matches!(t, icmp::TYPE_ECHO_REQUEST | icmp::TYPE_ECHO_REPLY));
+            (ip.dont_fragment(), ip.src(), ip.header_len(), icmp_error)
+        };
+        if !df {
+            return Action::Drop(Reason::NeedsFragmentation);
+        }
+        // Never answer an ICMP error with one (RFC 1122 3.2.2), nor a packet we made.
+        if is_icmp_error || !transit {
+            return Action::Drop(Reason::FragNeededSent);
+        }
+        let Some(own) = self.source_toward(vrf, src) else {
+            return Action::Drop(Reason::NoRoute);
+        };
+        // Keep the original header and 8 bytes of its payload; put ICMP and a new IP header
+        // in front, in the same buffer.
+        let quoted = (header_len + 8).min(buf.len());
+        if buf.trim(buf.len() - quoted).is_err() || buf.prepend(ipv4::HEADER_LEN + icmp::HEADER_LEN).is_err() {
+            return Action::Drop(Reason::NeedsFragmentation);
+        }
+        let data = buf.data_mut();
+        let mut rest = [0u8; 4];
+        rest[2..].copy_from_slice(&mtu.to_be_bytes());
+        icmp::emit(&mut data[ipv4::HEADER_LEN..], icmp::TYPE_DEST_UNREACHABLE, icmp::CODE_FRAG_NEEDED, rest);
+        ipv4::Ipv4Repr {
+            src: own,
+            dst: src,
+            protocol: ipv4::proto::ICMP,
+            tos: 0xc0,
+            ident: 0,
+            dont_fragment: false,
+            ttl: OWN_TTL,
+            payload_len: (icmp::HEADER_LEN + quoted) as u16,
+        }
+        .emit(data);
+        counters.drops[Reason::FragNeededSent as usize] += 1;
+        self.forward(vrf, buf, false, counters, events)
+    }
+
+    /// Our address on the interface that leads to `addr`.
+    fn source_toward(&self, vrf: u16, addr: Ipv4Addr) -> Option<Ipv4Addr> {
+        let (_, adj) = self.fib.lookup(vrf, addr)?;
+        let port = self.policy.interface_port(adj.interface)?;
+        self.policy.port(port)?.primary_address()
+    }
+
+    fn rewrite_l2<B: PacketBuf + ?Sized>(
+        &self,
+        out_port: u16,
+        egress: &PortPolicy,
+        next_hop: Ipv4Addr,
+        buf: &mut B,
+        events: &mut impl FnMut(Event),
+    ) -> Action {
+        let Some(mac) = self.policy.neighbour(out_port, next_hop) else {
+            events(Event::Resolve { port: out_port, addr: next_hop });
+            return Action::Drop(Reason::NoNeighbour);
+        };
+        match buf.prepend(ether::HEADER_LEN) {
+            Ok(l2) => ether::emit(l2, mac, egress.mac, ETHERTYPE_IPV4),
+            Err(_) => return Action::Drop(Reason::EspEncapFailed),
+        }
+        Action::Forward(out_port)
+    }
+}
+
+/// Whether an IPv4 packet is UDP to port 500 (IKE without NAT traversal).
+fn is_ike_500(packet: &[u8]) -> bool {
+    let Ok(ip) = Ipv4Packet::new_checked(packet) else { return false };
+    wire::udp::UdpPacket::new_checked(ip.payload()).is_ok_and(|u| u.dst_port() == wire::udp::IKE_PORT)
+}
+
+/// The largest inner packet whose encapsulation fits `mtu`.
+fn largest_inner(sa: &esp::OutboundSa, mtu: usize) -> usize {
+    // outer_len grows with the inner length in steps of the padding alignment; search down
+    // from the bound that ignores padding (at most 16 steps).
+    let mut inner = mtu.saturating_sub(sa.front_overhead() + esp::ICV_LEN + 2);
+    while inner > 0 && sa.outer_len(inner) > mtu {
+        inner -= 1;
+    }
+    inner
+}

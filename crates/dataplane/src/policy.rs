@@ -1,0 +1,132 @@
+//! The non-route state workers need, published as one immutable value.
+
+use acl::Classifier;
+use arc_swap::ArcSwap;
+use esp::{InboundSa, OutboundSa};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One DPDK port as the data plane sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPolicy {
+    /// The configured interface name (`GigabitEthernet0/0`).
+    pub name: String,
+    pub mac: [u8; 6],
+    /// Our addresses on the port, with prefix lengths.
+    pub addresses: Vec<(Ipv4Addr, u8)>,
+    /// IP MTU: the largest IPv4 packet sent out of this port.
+    pub mtu: u16,
+    pub vrf: u16,
+    /// Index into [`Policy::maps`] of the crypto map applied to the port.
+    pub crypto_map: Option<u32>,
+}
+
+impl PortPolicy {
+    /// Our first address (the source of ICMP errors we send out of this port).
+    pub fn primary_address(&self) -> Option<Ipv4Addr> {
+        self.addresses.first().map(|a| a.0)
+    }
+}
+
+/// One entry of a crypto map: its peer and current outbound SA.
+#[derive(Debug)]
+pub struct MapEntryPolicy {
+    pub seq: u32,
+    /// The peer traffic goes to now (the current peer of the preferred-peer list).
+    pub peer: Option<Ipv4Addr>,
+    /// The SA to encapsulate with; `None` until keys exist.
+    pub outbound: Option<Arc<OutboundSa>>,
+    /// When the last acquire for this entry was raised (ns), for rate limiting.
+    last_acquire_ns: AtomicU64,
+}
+
+impl MapEntryPolicy {
+    pub fn new(seq: u32, peer: Option<Ipv4Addr>, outbound: Option<Arc<OutboundSa>>) -> Self {
+        MapEntryPolicy { seq, peer, outbound, last_acquire_ns: AtomicU64::new(0) }
+    }
+
+    /// Whether an acquire may be raised now; claims the slot if so.
+    pub(crate) fn claim_acquire(&self, now_ns: u64) -> bool {
+        let last = self.last_acquire_ns.load(Ordering::Relaxed);
+        if last != 0 && now_ns.saturating_sub(last) < crate::ACQUIRE_INTERVAL_NS {
+            return false;
+        }
+        self.last_acquire_ns
+            .compare_exchange(last, now_ns.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
+/// A crypto map compiled for the data plane: every entry's ACL in sequence order in one
+/// classifier whose tags are indexes into `entries`.
+#[derive(Debug)]
+pub struct CryptoMapPolicy {
+    pub name: String,
+    pub classifier: Classifier,
+    pub entries: Vec<MapEntryPolicy>,
+}
+
+/// An inbound SA and what traffic it may carry.
+#[derive(Debug)]
+pub struct InboundBinding {
+    pub sa: Arc<InboundSa>,
+    /// The crypto ACL mirrored: inner packets must be permitted by it.
+    pub selectors: Classifier,
+    /// The VRF the inner packets are routed in.
+    pub vrf: u16,
+}
+
+/// Everything but routes.
+#[derive(Debug, Default)]
+pub struct Policy {
+    pub generation: u64,
+    /// By DPDK port id.
+    pub ports: Vec<Option<PortPolicy>>,
+    /// RIB interface index to DPDK port id (routes name interfaces by RIB index).
+    pub interface_ports: Vec<Option<u16>>,
+    /// Our addresses on every port.
+    pub local: FxHashSet<u32>,
+    /// (port, address) to MAC.
+    pub neighbours: FxHashMap<(u16, u32), [u8; 6]>,
+    pub maps: Vec<CryptoMapPolicy>,
+    /// By SPI.
+    pub inbound: FxHashMap<u32, InboundBinding>,
+}
+
+impl Policy {
+    #[inline]
+    pub fn port(&self, port: u16) -> Option<&PortPolicy> {
+        self.ports.get(usize::from(port))?.as_ref()
+    }
+
+    #[inline]
+    pub fn is_local(&self, addr: Ipv4Addr) -> bool {
+        self.local.contains(&u32::from(addr))
+    }
+
+    #[inline]
+    pub fn neighbour(&self, port: u16, addr: Ipv4Addr) -> Option<[u8; 6]> {
+        self.neighbours.get(&(port, u32::from(addr))).copied()
+    }
+
+    /// The DPDK port behind a RIB interface index.
+    #[inline]
+    pub fn interface_port(&self, interface: u32) -> Option<u16> {
+        *self.interface_ports.get(interface as usize)?
+    }
+
+    /// Recomputes `local` from the ports' addresses.
+    pub fn index_local_addresses(&mut self) {
+        self.local = self
+            .ports
+            .iter()
+            .flatten()
+            .flat_map(|p| p.addresses.iter().map(|a| u32::from(a.0)))
+            .collect();
+    }
+}
+
+/// Where the control thread publishes the policy and workers load it.
+pub type PolicyHandle = Arc<ArcSwap<Policy>>;
