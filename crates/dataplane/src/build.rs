@@ -56,7 +56,13 @@ pub fn sync_fib(engine: &mut RouteEngine, fib: &mut Fib) {
             interface: e.resolved.interface.0,
             gateway: e.resolved.gateway,
         });
-        fib.set(change.vrf.0, change.prefix.addr, change.prefix.len, adjacency, now);
+        fib.set(
+            change.vrf.0,
+            change.prefix.addr,
+            change.prefix.len,
+            adjacency,
+            now,
+        );
     }
     fib.publish();
 }
@@ -64,7 +70,11 @@ pub fn sync_fib(engine: &mut RouteEngine, fib: &mut Fib) {
 /// Builds routes and policy from `config` for the ports in `ports`, at `now_ns` (the SA
 /// clock). Crypto map entries with manual keys (`ipsec-manual`, `set session-key`) get their
 /// SAs; others get none until IKE provides them.
-pub fn from_config(config: &Config, ports: &[PortBinding], now_ns: u64) -> Result<Built, BuildError> {
+pub fn from_config(
+    config: &Config,
+    ports: &[PortBinding],
+    now_ns: u64,
+) -> Result<Built, BuildError> {
     let mut engine = RouteEngine::new();
     engine.apply_config(config);
     let (mut fib, reader) = Fib::new(PublishPolicy::default());
@@ -77,7 +87,12 @@ pub fn from_config(config: &Config, ports: &[PortBinding], now_ns: u64) -> Resul
             .interfaces
             .iter()
             .find(|i| i.name.value == binding.interface)
-            .ok_or_else(|| err(format!("port {} is bound to {}, which is not configured", binding.port, binding.interface)))?;
+            .ok_or_else(|| {
+                err(format!(
+                    "port {} is bound to {}, which is not configured",
+                    binding.port, binding.interface
+                ))
+            })?;
         let vrf_name = iface.vrf.as_ref().map(|v| v.value.name.as_str());
         let vrf = engine.names.vrf(vrf_name).0;
         let if_index = engine.names.interface(&iface.name.value).0 as usize;
@@ -85,9 +100,22 @@ pub fn from_config(config: &Config, ports: &[PortBinding], now_ns: u64) -> Resul
             policy.interface_ports.resize(if_index + 1, None);
         }
         policy.interface_ports[if_index] = Some(binding.port);
-        let mut addresses: Vec<(Ipv4Addr, u8)> = iface.address.iter().map(|a| (a.value.addr, a.value.len)).collect();
-        addresses.extend(iface.secondary_addresses.iter().map(|a| (a.value.addr, a.value.len)));
-        let mtu = iface.ip_mtu.as_ref().or(iface.mtu.as_ref()).map_or(1500, |m| m.value);
+        let mut addresses: Vec<(Ipv4Addr, u8)> = iface
+            .address
+            .iter()
+            .map(|a| (a.value.addr, a.value.len))
+            .collect();
+        addresses.extend(
+            iface
+                .secondary_addresses
+                .iter()
+                .map(|a| (a.value.addr, a.value.len)),
+        );
+        let mtu = iface
+            .ip_mtu
+            .as_ref()
+            .or(iface.mtu.as_ref())
+            .map_or(1500, |m| m.value);
         let crypto_map = match &iface.crypto_map {
             Some(m) => {
                 let next = map_index.len() as u32;
@@ -118,7 +146,10 @@ pub fn from_config(config: &Config, ports: &[PortBinding], now_ns: u64) -> Resul
     let global_window = config.ipsec_global.replay_window.as_ref().map(|w| w.value);
     let mut maps: Vec<Option<CryptoMapPolicy>> = (0..map_index.len()).map(|_| None).collect();
     for (name, &index) in &map_index {
-        let map = config.crypto_maps.get(name).ok_or_else(|| err(format!("crypto map {name} is applied but not defined")))?;
+        let map = config
+            .crypto_maps
+            .get(name)
+            .ok_or_else(|| err(format!("crypto map {name} is applied but not defined")))?;
         // The map's local address: the first port that carries it.
         let local = policy
             .ports
@@ -126,13 +157,30 @@ pub fn from_config(config: &Config, ports: &[PortBinding], now_ns: u64) -> Resul
             .flatten()
             .find(|p| p.crypto_map == Some(index))
             .and_then(|p| p.primary_address())
-            .ok_or_else(|| err(format!("crypto map {name} is on an interface without an address")))?;
-        let vrf = policy.ports.iter().flatten().find(|p| p.crypto_map == Some(index)).map_or(0, |p| p.vrf);
-        let mut compiled = CryptoMapPolicy { name: name.clone(), classifier: Classifier::new(), entries: Vec::new() };
+            .ok_or_else(|| {
+                err(format!(
+                    "crypto map {name} is on an interface without an address"
+                ))
+            })?;
+        let vrf = policy
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.crypto_map == Some(index))
+            .map_or(0, |p| p.vrf);
+        let mut compiled = CryptoMapPolicy {
+            name: name.clone(),
+            classifier: Classifier::new(),
+            entries: Vec::new(),
+        };
         for entry in map.entries.values() {
             let body = &entry.body;
-            let Some(acl_name) = &body.match_address else { continue };
-            let Some(acl) = config.access_lists.get(&acl_name.value) else { continue };
+            let Some(acl_name) = &body.match_address else {
+                continue;
+            };
+            let Some(acl) = config.access_lists.get(&acl_name.value) else {
+                continue;
+            };
             let tag = compiled.entries.len() as u32;
             compiled.classifier.push_acl(acl, tag);
             let peer = body
@@ -146,13 +194,23 @@ pub fn from_config(config: &Config, ports: &[PortBinding], now_ns: u64) -> Resul
                 });
             let mut outbound = None;
             if entry.kind == CryptoMapKind::Manual {
-                let peer = peer.ok_or_else(|| err(format!("crypto map {name} {}: a manual entry needs a peer address", entry.seq.value)))?;
+                let peer = peer.ok_or_else(|| {
+                    err(format!(
+                        "crypto map {name} {}: a manual entry needs a peer address",
+                        entry.seq.value
+                    ))
+                })?;
                 let transform = body
                     .transform_sets
                     .first()
                     .and_then(|t| config.transform_sets.get(&t.value))
                     .and_then(|t| t.aead())
-                    .ok_or_else(|| err(format!("crypto map {name} {}: no supported AEAD transform set", entry.seq.value)))?;
+                    .ok_or_else(|| {
+                        err(format!(
+                            "crypto map {name} {}: no supported AEAD transform set",
+                            entry.seq.value
+                        ))
+                    })?;
                 let transform = match transform {
                     Transform::EspGcm(128) => esp::Transform::AesGcm128,
                     Transform::EspGcm(256) => esp::Transform::AesGcm256,
@@ -173,27 +231,48 @@ pub fn from_config(config: &Config, ports: &[PortBinding], now_ns: u64) -> Resul
                     let mut tunnel = TunnelTemplate::new(src, dst);
                     tunnel.df = df;
                     let mut params = SaParams::from_keymat(key.spi, transform, &key.cipher, tunnel)
-                        .map_err(|e| err(format!("crypto map {name} {} SPI {}: {e}", entry.seq.value, key.spi)))?;
+                        .map_err(|e| {
+                            err(format!(
+                                "crypto map {name} {} SPI {}: {e}",
+                                entry.seq.value, key.spi
+                            ))
+                        })?;
                     params.replay_window = window;
                     params.padding = Padding::default();
                     match key.direction {
                         Direction::Outbound => {
-                            let sa = OutboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
+                            let sa =
+                                OutboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
                             outbound = Some(Arc::new(sa));
                         }
                         Direction::Inbound => {
-                            let sa = InboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
+                            let sa =
+                                InboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
                             let mut selectors = Classifier::new();
                             selectors.push_acl_mirrored(acl, 0);
-                            policy.inbound.insert(key.spi, InboundBinding { sa: Arc::new(sa), selectors, vrf });
+                            policy.inbound.insert(
+                                key.spi,
+                                InboundBinding {
+                                    sa: Arc::new(sa),
+                                    selectors,
+                                    vrf,
+                                },
+                            );
                         }
                     }
                 }
             }
-            compiled.entries.push(MapEntryPolicy::new(entry.seq.value, peer, outbound));
+            compiled
+                .entries
+                .push(MapEntryPolicy::new(entry.seq.value, peer, outbound));
         }
         maps[index as usize] = Some(compiled);
     }
     policy.maps = maps.into_iter().flatten().collect();
-    Ok(Built { policy, engine, fib, reader })
+    Ok(Built {
+        policy,
+        engine,
+        fib,
+        reader,
+    })
 }

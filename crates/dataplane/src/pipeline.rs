@@ -43,7 +43,11 @@ pub enum PuntReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// Traffic matched crypto map entry `entry` of map `map`, which has no SA.
-    Acquire { map: u32, entry: u32, peer: Option<Ipv4Addr> },
+    Acquire {
+        map: u32,
+        entry: u32,
+        peer: Option<Ipv4Addr>,
+    },
     /// A next hop's MAC is unknown: resolve `addr` on `port` by ARP.
     Resolve { port: u16, addr: Ipv4Addr },
 }
@@ -61,7 +65,11 @@ const OWN_TTL: u8 = 64;
 
 impl<'a> Pipeline<'a> {
     pub fn new(policy: &'a Policy, fib: &'a fib::Snapshot, now_ns: u64) -> Self {
-        Pipeline { policy, fib, now_ns }
+        Pipeline {
+            policy,
+            fib,
+            now_ns,
+        }
     }
 
     /// Decides what happens to the frame in `buf`, received on `in_port`; counts and reports
@@ -216,7 +224,11 @@ impl<'a> Pipeline<'a> {
                     let entry = &map.entries[verdict.tag as usize];
                     let Some(sa) = entry.outbound.as_deref() else {
                         if entry.claim_acquire(self.now_ns) {
-                            events(Event::Acquire { map: map_index, entry: verdict.tag, peer: entry.peer });
+                            events(Event::Acquire {
+                                map: map_index,
+                                entry: verdict.tag,
+                                peer: entry.peer,
+                            });
                         }
                         return Action::Drop(Reason::NoSa);
                     };
@@ -232,7 +244,11 @@ impl<'a> Pipeline<'a> {
             let mut ip = Ipv4Packet::new_checked(buf.data_mut()).expect("checked above");
             ip.decrement_ttl();
         }
-        let next_hop = if gateway.is_unspecified() { dst } else { gateway };
+        let next_hop = if gateway.is_unspecified() {
+            dst
+        } else {
+            gateway
+        };
         self.rewrite_l2(out_port, egress, next_hop, buf, events)
     }
 
@@ -272,7 +288,11 @@ impl<'a> Pipeline<'a> {
             return Action::Drop(Reason::EspEncapFailed);
         }
         counters.encapsulated += 1;
-        let next_hop = if outer_adj.gateway.is_unspecified() { peer } else { outer_adj.gateway };
+        let next_hop = if outer_adj.gateway.is_unspecified() {
+            peer
+        } else {
+            outer_adj.gateway
+        };
         self.rewrite_l2(outer_port, outer_egress, next_hop, buf, events)
     }
 
@@ -294,7 +314,9 @@ impl<'a> Pipeline<'a> {
             };
             let l4 = ip.payload();
             let icmp_error = ip.protocol() == ipv4::proto::ICMP
-                && l4.first().is_some_and(|&t| !matches!(t, icmp::TYPE_ECHO_REQUEST | icmp::TYPE_ECHO_REPLY));
+                && l4.first().is_some_and(|&t| {
+                    !matches!(t, icmp::TYPE_ECHO_REQUEST | icmp::TYPE_ECHO_REPLY)
+                });
             (ip.dont_fragment(), ip.src(), ip.header_len(), icmp_error)
         };
         if !df {
@@ -310,13 +332,20 @@ impl<'a> Pipeline<'a> {
         // Keep the original header and 8 bytes of its payload; put ICMP and a new IP header
         // in front, in the same buffer.
         let quoted = (header_len + 8).min(buf.len());
-        if buf.trim(buf.len() - quoted).is_err() || buf.prepend(ipv4::HEADER_LEN + icmp::HEADER_LEN).is_err() {
+        if buf.trim(buf.len() - quoted).is_err()
+            || buf.prepend(ipv4::HEADER_LEN + icmp::HEADER_LEN).is_err()
+        {
             return Action::Drop(Reason::NeedsFragmentation);
         }
         let data = buf.data_mut();
         let mut rest = [0u8; 4];
         rest[2..].copy_from_slice(&mtu.to_be_bytes());
-        icmp::emit(&mut data[ipv4::HEADER_LEN..], icmp::TYPE_DEST_UNREACHABLE, icmp::CODE_FRAG_NEEDED, rest);
+        icmp::emit(
+            &mut data[ipv4::HEADER_LEN..],
+            icmp::TYPE_DEST_UNREACHABLE,
+            icmp::CODE_FRAG_NEEDED,
+            rest,
+        );
         ipv4::Ipv4Repr {
             src: own,
             dst: src,
@@ -348,7 +377,10 @@ impl<'a> Pipeline<'a> {
         events: &mut impl FnMut(Event),
     ) -> Action {
         let Some(mac) = self.policy.neighbour(out_port, next_hop) else {
-            events(Event::Resolve { port: out_port, addr: next_hop });
+            events(Event::Resolve {
+                port: out_port,
+                addr: next_hop,
+            });
             return Action::Drop(Reason::NoNeighbour);
         };
         match buf.prepend(ether::HEADER_LEN) {
@@ -361,8 +393,11 @@ impl<'a> Pipeline<'a> {
 
 /// Whether an IPv4 packet is UDP to port 500 (IKE without NAT traversal).
 fn is_ike_500(packet: &[u8]) -> bool {
-    let Ok(ip) = Ipv4Packet::new_checked(packet) else { return false };
-    wire::udp::UdpPacket::new_checked(ip.payload()).is_ok_and(|u| u.dst_port() == wire::udp::IKE_PORT)
+    let Ok(ip) = Ipv4Packet::new_checked(packet) else {
+        return false;
+    };
+    wire::udp::UdpPacket::new_checked(ip.payload())
+        .is_ok_and(|u| u.dst_port() == wire::udp::IKE_PORT)
 }
 
 /// The largest inner packet whose encapsulation fits `mtu`.

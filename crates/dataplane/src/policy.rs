@@ -44,7 +44,12 @@ pub struct MapEntryPolicy {
 
 impl MapEntryPolicy {
     pub fn new(seq: u32, peer: Option<Ipv4Addr>, outbound: Option<Arc<OutboundSa>>) -> Self {
-        MapEntryPolicy { seq, peer, outbound, last_acquire_ns: AtomicU64::new(0) }
+        MapEntryPolicy {
+            seq,
+            peer,
+            outbound,
+            last_acquire_ns: AtomicU64::new(0),
+        }
     }
 
     /// Whether an acquire may be raised now; claims the slot if so.

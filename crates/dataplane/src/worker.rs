@@ -41,7 +41,10 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("rx", &self.rx.len()).field("tx", &self.tx.len()).finish()
+        f.debug_struct("Worker")
+            .field("rx", &self.rx.len())
+            .field("tx", &self.tx.len())
+            .finish()
     }
 }
 
@@ -49,7 +52,8 @@ impl Worker {
     /// Runs until `stop` is set; publishes counters along the way and at the end.
     pub fn run(mut self) {
         let mut rx: MbufBurst<RX_BURST> = MbufBurst::new();
-        let mut tx: Vec<MbufBurst<TX_ROOM>> = (0..self.tx.len()).map(|_| MbufBurst::new()).collect();
+        let mut tx: Vec<MbufBurst<TX_ROOM>> =
+            (0..self.tx.len()).map(|_| MbufBurst::new()).collect();
         let mut local = WorkerCountersSnapshot::default();
         let mut rounds: u64 = 0;
         while !self.stop.load(Ordering::Relaxed) {
