@@ -26,7 +26,7 @@ mod policy;
 pub mod worker;
 
 pub use counters::{Reason, WorkerCounters, WorkerCountersSnapshot};
-pub use pipeline::{Action, Event, Pipeline, PuntReason};
+pub use pipeline::{Action, Event, FragmentPlan, Pipeline, PuntReason, Target, MAX_FRAGMENTS};
 pub use policy::{
     CryptoMapPolicy, InboundBinding, MapEntryPolicy, Policy, PolicyHandle, PortPolicy,
 };

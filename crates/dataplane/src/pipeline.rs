@@ -23,6 +23,48 @@ pub enum Action {
     Punt(PuntReason),
     /// Free it; the reason has been counted.
     Drop(Reason),
+    /// Too big for the path and fragmentable: hand it to [`Pipeline::fragment`] (the buffer
+    /// holds the IPv4 packet without L2 header).
+    Fragment(FragmentPlan),
+}
+
+/// Where a packet that must be fragmented goes, decided once for the whole packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentPlan {
+    pub target: Target,
+    /// The largest fragment (IPv4 packet) before any encapsulation.
+    pub mtu: u16,
+}
+
+/// A forwarding decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// In the clear out of `port` to `next_hop`.
+    Clear { port: u16, next_hop: Ipv4Addr },
+    /// Through the outbound SA of crypto map `map` entry `entry`.
+    Sa { map: u32, entry: u32 },
+}
+
+/// The most extra fragments one packet may become (a 9000-byte packet into 576-byte pieces
+/// needs 16).
+pub const MAX_FRAGMENTS: usize = 16;
+
+fn count_action(counters: &mut WorkerCountersSnapshot, action: Action) {
+    match action {
+        Action::Drop(reason) => counters.drops[reason as usize] += 1,
+        Action::Punt(_) => counters.punted += 1,
+        Action::Forward(_) | Action::Fragment(_) => {}
+    }
+}
+
+/// Writes total length, flags/offset and checksum of a fragment's header.
+fn set_fragment_fields(header: &mut [u8], total: usize, offset: u16, more: bool) {
+    header[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    let flags = if more { ipv4::FLAG_MF } else { 0 } | (offset & 0x1fff);
+    header[6..8].copy_from_slice(&flags.to_be_bytes());
+    if let Ok(mut ip) = Ipv4Packet::new_checked(&mut header[..]) {
+        ip.fill_checksum();
+    }
 }
 
 /// Why a frame goes to the control thread.
@@ -83,11 +125,7 @@ impl<'a> Pipeline<'a> {
         events: &mut impl FnMut(Event),
     ) -> Action {
         let action = self.classify_and_run(in_port, buf, counters, events);
-        match action {
-            Action::Drop(reason) => counters.drops[reason as usize] += 1,
-            Action::Punt(_) => counters.punted += 1,
-            Action::Forward(_) => {}
-        }
+        count_action(counters, action);
         action
     }
 
@@ -190,8 +228,9 @@ impl<'a> Pipeline<'a> {
         self.forward(binding.vrf, buf, true, counters, events)
     }
 
-    /// Routes the IPv4 packet in `buf` (no L2 header) in `vrf`: TTL, FIB, crypto map,
-    /// MTU, L2 rewrite. `transit` packets have their TTL decremented; ones we originate not.
+    /// Routes the IPv4 packet in `buf` (no L2 header) in `vrf`: FIB, crypto map, MTU, then
+    /// [`Pipeline::deliver`]. `transit` packets have their TTL decremented; ones we
+    /// originate not.
     fn forward<B: PacketBuf + ?Sized>(
         &self,
         vrf: u16,
@@ -213,97 +252,124 @@ impl<'a> Pipeline<'a> {
         let Some(egress) = self.policy.port(out_port) else {
             return Action::Drop(Reason::NoRoute);
         };
-        let gateway = adjacency.gateway;
+        let next_hop = if adjacency.gateway.is_unspecified() {
+            dst
+        } else {
+            adjacency.gateway
+        };
+        let mut target = Target::Clear {
+            port: out_port,
+            next_hop,
+        };
+        let mut mtu = usize::from(egress.mtu);
 
-        // Crypto map on the egress interface: the first matching entry decides.
+        // Crypto map on the egress interface: the first matching entry decides; `deny`
+        // and no match leave the packet in the clear.
         if let Some(map_index) = egress.crypto_map {
             let map = &self.policy.maps[map_index as usize];
             let key = FlowKey::from_ipv4(&ip);
-            if let Some(verdict) = map.classifier.classify(&key) {
-                if verdict.permit {
-                    let entry = &map.entries[verdict.tag as usize];
-                    let Some(sa) = entry.outbound.as_deref() else {
-                        if entry.claim_acquire(self.now_ns) {
-                            events(Event::Acquire {
-                                map: map_index,
-                                entry: verdict.tag,
-                                peer: entry.peer,
-                            });
-                        }
-                        return Action::Drop(Reason::NoSa);
-                    };
-                    return self.encapsulate(vrf, sa, egress, buf, transit, counters, events);
-                }
+            if let Some(verdict) = map.classifier.classify(&key).filter(|v| v.permit) {
+                let entry = &map.entries[verdict.tag as usize];
+                let Some(sa) = entry.outbound.as_deref() else {
+                    if entry.claim_acquire(self.now_ns) {
+                        events(Event::Acquire {
+                            map: map_index,
+                            entry: verdict.tag,
+                            peer: entry.peer,
+                        });
+                    }
+                    return Action::Drop(Reason::NoSa);
+                };
+                let Some((outer_port, outer_egress, _)) = self.outer_route(sa) else {
+                    return Action::Drop(Reason::NoRoute);
+                };
+                let _ = outer_port;
+                mtu = largest_inner(sa, usize::from(outer_egress.mtu.min(egress.mtu)));
+                target = Target::Sa {
+                    map: map_index,
+                    entry: verdict.tag,
+                };
             }
         }
-
-        if buf.len() > usize::from(egress.mtu) {
-            return self.too_big(vrf, buf, egress.mtu, transit, counters, events);
+        if buf.len() > mtu {
+            return self.too_big(vrf, buf, mtu as u16, target, transit, counters, events);
         }
-        if transit {
-            let mut ip = Ipv4Packet::new_checked(buf.data_mut()).expect("checked above");
-            ip.decrement_ttl();
-        }
-        let next_hop = if gateway.is_unspecified() {
-            dst
-        } else {
-            gateway
-        };
-        self.rewrite_l2(out_port, egress, next_hop, buf, events)
+        self.deliver(target, buf, transit, counters, events)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn encapsulate<B: PacketBuf + ?Sized>(
+    /// Where the outer packets of `sa` leave: port, its policy, next hop.
+    fn outer_route(&self, sa: &esp::OutboundSa) -> Option<(u16, &'a PortPolicy, Ipv4Addr)> {
+        let peer = sa.template().dst;
+        let (_, adj) = self.fib.lookup(0, peer)?;
+        let port = self.policy.interface_port(adj.interface)?;
+        let egress = self.policy.port(port)?;
+        Some((
+            port,
+            egress,
+            if adj.gateway.is_unspecified() {
+                peer
+            } else {
+                adj.gateway
+            },
+        ))
+    }
+
+    /// Sends a packet that fits toward a decided target: TTL, encapsulation, L2.
+    fn deliver<B: PacketBuf + ?Sized>(
         &self,
-        vrf: u16,
-        sa: &esp::OutboundSa,
-        egress: &PortPolicy,
+        target: Target,
         buf: &mut B,
         transit: bool,
         counters: &mut WorkerCountersSnapshot,
         events: &mut impl FnMut(Event),
     ) -> Action {
-        // The outer packet leaves by the route to the peer, which may differ from the
-        // interface that carries the map (it usually is the same).
-        let peer = sa.template().dst;
-        let Some((_, outer_adj)) = self.fib.lookup(0, peer) else {
-            return Action::Drop(Reason::NoRoute);
-        };
-        let Some(outer_port) = self.policy.interface_port(outer_adj.interface) else {
-            return Action::Drop(Reason::NoRoute);
-        };
-        let Some(outer_egress) = self.policy.port(outer_port) else {
-            return Action::Drop(Reason::NoRoute);
-        };
-        let mtu = usize::from(outer_egress.mtu.min(egress.mtu));
-        if sa.outer_len(buf.len()) > mtu {
-            let inner_mtu = largest_inner(sa, mtu);
-            return self.too_big(vrf, buf, inner_mtu as u16, transit, counters, events);
-        }
         if transit {
-            let mut ip = Ipv4Packet::new_checked(buf.data_mut()).expect("checked by forward");
-            ip.decrement_ttl();
+            let Ok(mut ip) = Ipv4Packet::new_checked(buf.data_mut()) else {
+                return Action::Drop(Reason::IpMalformed);
+            };
+            if ip.decrement_ttl().is_none() {
+                return Action::Drop(Reason::TtlExpired);
+            }
         }
-        if sa.encapsulate(buf, self.now_ns).is_err() {
-            return Action::Drop(Reason::EspEncapFailed);
+        match target {
+            Target::Clear { port, next_hop } => {
+                let Some(egress) = self.policy.port(port) else {
+                    return Action::Drop(Reason::NoRoute);
+                };
+                self.rewrite_l2(port, egress, next_hop, buf, events)
+            }
+            Target::Sa { map, entry } => {
+                let Some(sa) = self
+                    .policy
+                    .maps
+                    .get(map as usize)
+                    .and_then(|m| m.entries.get(entry as usize))
+                    .and_then(|e| e.outbound.as_deref())
+                else {
+                    return Action::Drop(Reason::NoSa);
+                };
+                let Some((port, egress, next_hop)) = self.outer_route(sa) else {
+                    return Action::Drop(Reason::NoRoute);
+                };
+                if sa.encapsulate(buf, self.now_ns).is_err() {
+                    return Action::Drop(Reason::EspEncapFailed);
+                }
+                counters.encapsulated += 1;
+                self.rewrite_l2(port, egress, next_hop, buf, events)
+            }
         }
-        counters.encapsulated += 1;
-        let next_hop = if outer_adj.gateway.is_unspecified() {
-            peer
-        } else {
-            outer_adj.gateway
-        };
-        self.rewrite_l2(outer_port, outer_egress, next_hop, buf, events)
     }
 
-    /// The packet does not fit the egress MTU (`mtu` is what the inner packet may be).
+    /// The packet does not fit (`mtu` is what the packet may be before any encapsulation).
     /// With DF set, it becomes an ICMP fragmentation-needed to its sender, routed like any
-    /// packet we originate; without DF it is dropped (fragmentation is not done yet).
+    /// packet we originate; without DF it is to be fragmented ([`Action::Fragment`]).
+    #[allow(clippy::too_many_arguments)]
     fn too_big<B: PacketBuf + ?Sized>(
         &self,
         vrf: u16,
         buf: &mut B,
         mtu: u16,
+        target: Target,
         transit: bool,
         counters: &mut WorkerCountersSnapshot,
         events: &mut impl FnMut(Event),
@@ -320,7 +386,10 @@ impl<'a> Pipeline<'a> {
             (ip.dont_fragment(), ip.src(), ip.header_len(), icmp_error)
         };
         if !df {
-            return Action::Drop(Reason::NeedsFragmentation);
+            if usize::from(mtu) < header_len + 8 {
+                return Action::Drop(Reason::NeedsFragmentation);
+            }
+            return Action::Fragment(FragmentPlan { target, mtu });
         }
         // Never answer an ICMP error with one (RFC 1122 3.2.2), nor a packet we made.
         if is_icmp_error || !transit {
@@ -359,6 +428,85 @@ impl<'a> Pipeline<'a> {
         .emit(data);
         counters.drops[Reason::FragNeededSent as usize] += 1;
         self.forward(vrf, buf, false, counters, events)
+    }
+
+    /// Carries out an [`Action::Fragment`]: splits the packet in `buf` (no L2 header, TTL
+    /// not yet decremented) into fragments of at most `plan.mtu` bytes, taking buffers for
+    /// all but the first from `alloc`, and delivers each to the target decided for the
+    /// whole packet (so that fragments without ports are never classified differently).
+    /// `out` receives every fragment with its action. Without buffers the packet is
+    /// dropped whole.
+    pub fn fragment<B: PacketBuf>(
+        &self,
+        plan: FragmentPlan,
+        mut buf: B,
+        alloc: &mut impl FnMut() -> Option<B>,
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+        out: &mut impl FnMut(B, Action),
+    ) {
+        let (header_len, total, base_offset, more) = match Ipv4Packet::new_checked(buf.data()) {
+            Ok(ip) => (
+                ip.header_len(),
+                ip.total_len(),
+                ip.flags_frag() & 0x1fff,
+                ip.flags_frag() & ipv4::FLAG_MF != 0,
+            ),
+            Err(_) => {
+                counters.drops[Reason::IpMalformed as usize] += 1;
+                return out(buf, Action::Drop(Reason::IpMalformed));
+            }
+        };
+        let chunk = (usize::from(plan.mtu) - header_len) & !7;
+        let payload = total - header_len;
+        let pieces = payload.div_ceil(chunk);
+        let mut rest: [Option<B>; MAX_FRAGMENTS] = std::array::from_fn(|_| None);
+        if pieces > MAX_FRAGMENTS + 1 {
+            counters.drops[Reason::NeedsFragmentation as usize] += 1;
+            return out(buf, Action::Drop(Reason::NeedsFragmentation));
+        }
+        for slot in rest.iter_mut().take(pieces - 1) {
+            match alloc() {
+                Some(b) => *slot = Some(b),
+                None => {
+                    counters.drops[Reason::NeedsFragmentation as usize] += 1;
+                    return out(buf, Action::Drop(Reason::NeedsFragmentation));
+                }
+            }
+        }
+        // Later fragments first, copied out of the original before it is cut.
+        for (k, slot) in rest.iter_mut().take(pieces - 1).enumerate() {
+            let Some(mut frag) = slot.take() else {
+                continue;
+            };
+            let start = header_len + (k + 1) * chunk;
+            let end = (start + chunk).min(total);
+            let last = k + 2 == pieces;
+            let ok = frag.append(header_len + end - start).is_ok();
+            if !ok {
+                counters.drops[Reason::NeedsFragmentation as usize] += 1;
+                out(frag, Action::Drop(Reason::NeedsFragmentation));
+                continue;
+            }
+            let data = buf.data();
+            let f = frag.data_mut();
+            f[..header_len].copy_from_slice(&data[..header_len]);
+            f[header_len..].copy_from_slice(&data[start..end]);
+            let offset = base_offset + ((k + 1) * chunk / 8) as u16;
+            set_fragment_fields(f, header_len + end - start, offset, !last || more);
+            let action = self.deliver(plan.target, &mut frag, true, counters, events);
+            count_action(counters, action);
+            out(frag, action);
+        }
+        // The first fragment stays in the original buffer.
+        if buf.trim(total - header_len - chunk).is_err() {
+            counters.drops[Reason::NeedsFragmentation as usize] += 1;
+            return out(buf, Action::Drop(Reason::NeedsFragmentation));
+        }
+        set_fragment_fields(buf.data_mut(), header_len + chunk, base_offset, true);
+        let action = self.deliver(plan.target, &mut buf, true, counters, events);
+        count_action(counters, action);
+        out(buf, action);
     }
 
     /// Our address on the interface that leads to `addr`.

@@ -4,20 +4,21 @@
 //! and the FIB snapshot once, receives a burst of up to 32 from each port in turn, decides
 //! every packet, and transmits what it collected per egress port before the next round.
 //! Punted frames go to the control thread over a bounded channel; when it is full the frame
-//! is dropped and counted, so a flood of local traffic never stalls forwarding. Nothing in
-//! the loop allocates or locks (a bounded std channel's `try_send` is lock-free).
+//! is dropped and counted, so a flood of local traffic never stalls forwarding. Fragments
+//! take mbufs from the worker's pool. Nothing in the loop allocates heap memory or locks (a
+//! bounded std channel's `try_send` is lock-free).
 
 use crate::counters::{Reason, WorkerCounters, WorkerCountersSnapshot, MAX_PORTS};
 use crate::pipeline::{Action, Event, Pipeline, PuntReason};
 use crate::policy::PolicyHandle;
-use dpdk::{Mbuf, MbufBurst, RxQueue, TxQueue};
+use dpdk::{Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 /// Packets received per port per round.
 pub const RX_BURST: usize = 32;
-/// Room in each port's transmit buffer: a round can route every port's burst to one port.
+/// Room in each port's transmit buffer before it is flushed early.
 const TX_ROOM: usize = 128;
 
 /// A frame for the control thread: the port it came in on, why, and the frame.
@@ -25,10 +26,12 @@ pub type Punted = (u16, PuntReason, Mbuf);
 
 /// What one worker needs.
 pub struct Worker {
-    /// Receive queues, one per port, in port order.
+    /// Receive queues this worker polls (any ports, any queue indexes).
     pub rx: Vec<RxQueue>,
     /// Transmit queues by port id.
     pub tx: Vec<TxQueue>,
+    /// Where fragments get their mbufs.
+    pub pool: Mempool,
     pub policy: PolicyHandle,
     pub fib: fib::FibReader,
     pub counters: Arc<WorkerCounters>,
@@ -48,11 +51,70 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// The transmit side of a round: per-port buffers and their queues.
+struct Outputs<'w> {
+    buffers: &'w mut [MbufBurst<TX_ROOM>],
+    queues: &'w mut [TxQueue],
+    punt: &'w SyncSender<Punted>,
+}
+
+impl Outputs<'_> {
+    /// Queues, punts or frees one packet according to its action.
+    #[inline]
+    fn dispatch(
+        &mut self,
+        in_port: u16,
+        mbuf: Mbuf,
+        action: Action,
+        local: &mut WorkerCountersSnapshot,
+    ) {
+        match action {
+            Action::Forward(out) => {
+                let out = usize::from(out);
+                let (Some(buffer), Some(queue)) =
+                    (self.buffers.get_mut(out), self.queues.get_mut(out))
+                else {
+                    local.drops[Reason::NoRoute as usize] += 1;
+                    return;
+                };
+                if let Err(mbuf) = buffer.push(mbuf) {
+                    flush(queue, buffer, out, local);
+                    let _ = buffer.push(mbuf);
+                }
+            }
+            Action::Punt(reason) => {
+                if self.punt.try_send((in_port, reason, mbuf)).is_err() {
+                    local.punted -= 1;
+                    local.drops[Reason::PuntQueueFull as usize] += 1;
+                }
+            }
+            // Fragments are resolved before dispatch; a stray one is dropped.
+            Action::Drop(_) | Action::Fragment(_) => drop(mbuf),
+        }
+    }
+}
+
+#[inline]
+fn flush(
+    queue: &mut TxQueue,
+    buffer: &mut MbufBurst<TX_ROOM>,
+    port: usize,
+    local: &mut WorkerCountersSnapshot,
+) {
+    let held = buffer.len();
+    if held == 0 {
+        return;
+    }
+    let sent = queue.tx_burst_or_free(buffer);
+    local.tx[port % MAX_PORTS] += sent as u64;
+    local.drops[Reason::TxFull as usize] += (held - sent) as u64;
+}
+
 impl Worker {
     /// Runs until `stop` is set; publishes counters along the way and at the end.
     pub fn run(mut self) {
         let mut rx: MbufBurst<RX_BURST> = MbufBurst::new();
-        let mut tx: Vec<MbufBurst<TX_ROOM>> =
+        let mut buffers: Vec<MbufBurst<TX_ROOM>> =
             (0..self.tx.len()).map(|_| MbufBurst::new()).collect();
         let mut local = WorkerCountersSnapshot::default();
         let mut rounds: u64 = 0;
@@ -64,6 +126,11 @@ impl Worker {
             let mut on_event = |e: Event| {
                 let _ = events.try_send(e);
             };
+            let mut outputs = Outputs {
+                buffers: &mut buffers,
+                queues: &mut self.tx,
+                punt: &self.punt,
+            };
             for queue in &mut self.rx {
                 let port = queue.port();
                 let received = queue.rx_burst(&mut rx);
@@ -73,38 +140,34 @@ impl Worker {
                 local.rx[usize::from(port) % MAX_PORTS] += received as u64;
                 for mut mbuf in rx.drain() {
                     match pipeline.process(port, &mut mbuf, &mut local, &mut on_event) {
-                        Action::Forward(out) => {
-                            let Some(buffer) = tx.get_mut(usize::from(out)) else {
-                                local.drops[Reason::NoRoute as usize] += 1;
-                                continue;
-                            };
-                            if let Err(mbuf) = buffer.push(mbuf) {
-                                // Full: send what is there, then queue this one.
-                                let held = buffer.len();
-                                let sent = self.tx[usize::from(out)].tx_burst_or_free(buffer);
-                                local.tx[usize::from(out) % MAX_PORTS] += sent as u64;
-                                local.drops[Reason::TxFull as usize] += (held - sent) as u64;
-                                let _ = buffer.push(mbuf);
+                        Action::Fragment(plan) => {
+                            let pool = &self.pool;
+                            let mut done: [Option<(Mbuf, Action)>; crate::MAX_FRAGMENTS + 1] =
+                                std::array::from_fn(|_| None);
+                            let mut n = 0;
+                            pipeline.fragment(
+                                plan,
+                                mbuf,
+                                &mut || pool.alloc(),
+                                &mut local,
+                                &mut on_event,
+                                &mut |m, a| {
+                                    if let Some(slot) = done.get_mut(n) {
+                                        *slot = Some((m, a));
+                                        n += 1;
+                                    }
+                                },
+                            );
+                            for (m, a) in done.iter_mut().filter_map(Option::take) {
+                                outputs.dispatch(port, m, a, &mut local);
                             }
                         }
-                        Action::Punt(reason) => {
-                            if self.punt.try_send((port, reason, mbuf)).is_err() {
-                                local.punted -= 1;
-                                local.drops[Reason::PuntQueueFull as usize] += 1;
-                            }
-                        }
-                        Action::Drop(_) => drop(mbuf),
+                        action => outputs.dispatch(port, mbuf, action, &mut local),
                     }
                 }
             }
-            for (out, buffer) in tx.iter_mut().enumerate() {
-                if buffer.is_empty() {
-                    continue;
-                }
-                let held = buffer.len();
-                let sent = self.tx[out].tx_burst_or_free(buffer);
-                local.tx[out % MAX_PORTS] += sent as u64;
-                local.drops[Reason::TxFull as usize] += (held - sent) as u64;
+            for (port, (buffer, queue)) in buffers.iter_mut().zip(self.tx.iter_mut()).enumerate() {
+                flush(queue, buffer, port, &mut local);
             }
             drop(fib);
             drop(policy);

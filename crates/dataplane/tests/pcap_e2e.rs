@@ -312,6 +312,7 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
         rx: vec![port0.rx_queue(0).unwrap(), port1.rx_queue(0).unwrap()],
         tx: vec![port0.tx_queue(0).unwrap(), port1.tx_queue(0).unwrap()],
         policy,
+        pool: pool.clone(),
         fib: built.reader.clone(),
         counters: counters.clone(),
         punt: punt_tx,
