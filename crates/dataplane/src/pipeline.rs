@@ -228,6 +228,21 @@ impl<'a> Pipeline<'a> {
         self.forward(binding.vrf, buf, true, counters, events)
     }
 
+    /// Routes a packet we originate (ICMP errors and replies, in `buf` without L2 header) in
+    /// `vrf`, with the same crypto map and MTU handling as transit traffic but no TTL
+    /// decrement.
+    pub fn originate<B: PacketBuf + ?Sized>(
+        &self,
+        vrf: u16,
+        buf: &mut B,
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+    ) -> Action {
+        let action = self.forward(vrf, buf, false, counters, events);
+        count_action(counters, action);
+        action
+    }
+
     /// Routes the IPv4 packet in `buf` (no L2 header) in `vrf`: FIB, crypto map, MTU, then
     /// [`Pipeline::deliver`]. `transit` packets have their TTL decremented; ones we
     /// originate not.

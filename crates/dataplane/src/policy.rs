@@ -42,6 +42,17 @@ pub struct MapEntryPolicy {
     last_acquire_ns: AtomicU64,
 }
 
+impl Clone for MapEntryPolicy {
+    fn clone(&self) -> Self {
+        MapEntryPolicy {
+            seq: self.seq,
+            peer: self.peer,
+            outbound: self.outbound.clone(),
+            last_acquire_ns: AtomicU64::new(self.last_acquire_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
 impl MapEntryPolicy {
     pub fn new(seq: u32, peer: Option<Ipv4Addr>, outbound: Option<Arc<OutboundSa>>) -> Self {
         MapEntryPolicy {
@@ -66,7 +77,7 @@ impl MapEntryPolicy {
 
 /// A crypto map compiled for the data plane: every entry's ACL in sequence order in one
 /// classifier whose tags are indexes into `entries`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CryptoMapPolicy {
     pub name: String,
     pub classifier: Classifier,
@@ -74,7 +85,7 @@ pub struct CryptoMapPolicy {
 }
 
 /// An inbound SA and what traffic it may carry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InboundBinding {
     pub sa: Arc<InboundSa>,
     /// The crypto ACL mirrored: inner packets must be permitted by it.
@@ -83,8 +94,9 @@ pub struct InboundBinding {
     pub vrf: u16,
 }
 
-/// Everything but routes.
-#[derive(Debug, Default)]
+/// Everything but routes. Cloning shares the SAs (they are the same SAs in the next
+/// snapshot) and copies the rest.
+#[derive(Debug, Default, Clone)]
 pub struct Policy {
     pub generation: u64,
     /// By DPDK port id.
@@ -122,6 +134,15 @@ impl Policy {
         *self.interface_ports.get(interface as usize)?
     }
 
+    /// The port's address whose subnet holds `addr`, if any.
+    pub fn address_on_subnet(&self, port: u16, addr: Ipv4Addr) -> Option<Ipv4Addr> {
+        let p = self.port(port)?;
+        p.addresses
+            .iter()
+            .find(|(a, len)| same_subnet(*a, addr, *len))
+            .map(|a| a.0)
+    }
+
     /// Recomputes `local` from the ports' addresses.
     pub fn index_local_addresses(&mut self) {
         self.local = self
@@ -135,3 +156,12 @@ impl Policy {
 
 /// Where the control thread publishes the policy and workers load it.
 pub type PolicyHandle = Arc<ArcSwap<Policy>>;
+
+fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    };
+    u32::from(a) & mask == u32::from(b) & mask
+}

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod arp;
 pub mod checksum;
 pub mod esp;
 pub mod ether;
