@@ -1,0 +1,315 @@
+//! Through network namespaces: rri attached with `net_af_packet` to veths between an inside
+//! namespace (a host, 10.1.0.5) and an outside namespace where scapy plays the ESP peer
+//! (192.0.2.2, protecting 10.2.0.0/16 behind it). A ping from the inside host to 10.2.0.7
+//! leaves rri encrypted, the peer decrypts it and answers with ESP, and the reply reaches the
+//! host through rri. ARP for rri's addresses and for the peer is rri's own exception path.
+//!
+//! Needs root (namespaces, veths, raw sockets); `scripts/test` runs as root in CI.
+
+use dataplane::build::{self, PortBinding};
+use dataplane::exception::ExceptionPath;
+use dataplane::worker::{Punted, Worker};
+use dataplane::{Event, PolicyHandle, WorkerCounters};
+use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+const KEY_IN: &str = "000102030405060708090a0b0c0d0e0f10111213";
+const KEY_OUT: &str = "101112131415161718191a1b1c1d1e1f20212223";
+
+fn now_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The namespaces and veths of one test run, removed on drop.
+struct Lab {
+    tag: String,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let tag = format!("{}", std::process::id() % 100_000);
+        let lab = Lab { tag: tag.clone() };
+        let (ins, out) = (lab.ns("in"), lab.ns("out"));
+        let (vi0, vi1, vo0, vo1) = (lab.dev("i0"), lab.dev("i1"), lab.dev("o0"), lab.dev("o1"));
+        sh(&format!("ip netns add {ins} && ip netns add {out}"));
+        sh(&format!(
+            "ip link add {vi0} type veth peer name {vi1} && ip link set {vi1} netns {ins}"
+        ));
+        sh(&format!(
+            "ip link add {vo0} type veth peer name {vo1} && ip link set {vo1} netns {out}"
+        ));
+        for dev in [&vi0, &vo0] {
+            // The root side carries no kernel IP: rri owns these links.
+            sh(&format!(
+                "sysctl -qw net.ipv6.conf.{dev}.disable_ipv6=1; ip link set {dev} up"
+            ));
+        }
+        sh(&format!(
+            "ip -n {ins} link set lo up && ip -n {ins} link set {vi1} up && \
+             ip -n {ins} addr add 10.1.0.5/24 dev {vi1} && ip -n {ins} route add default via 10.1.0.1"
+        ));
+        sh(&format!(
+            "ip -n {out} link set lo up && ip -n {out} link set {vo1} up && \
+             ip -n {out} addr add 192.0.2.2/24 dev {vo1} && ip -n {out} addr add 10.2.0.7/32 dev lo"
+        ));
+        lab
+    }
+
+    fn ns(&self, which: &str) -> String {
+        format!("rri{which}{}", self.tag)
+    }
+
+    fn dev(&self, which: &str) -> String {
+        format!("rv{which}{}", self.tag)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ip link del {} 2>/dev/null; ip link del {} 2>/dev/null; ip netns del {} ; ip netns del {}",
+                self.dev("i0"),
+                self.dev("o0"),
+                self.ns("in"),
+                self.ns("out")
+            ))
+            .status();
+    }
+}
+
+#[test]
+fn a_ping_goes_out_encrypted_and_its_reply_comes_back() {
+    assert!(
+        unsafe_free_is_root(),
+        "this test needs root (namespaces and veths)"
+    );
+    let lab = Lab::new();
+    let config_text = format!(
+        "interface GigabitEthernet0/0
+ ip address 10.1.0.1 255.255.255.0
+interface GigabitEthernet0/1
+ ip address 192.0.2.1 255.255.255.0
+ crypto map VPN
+ip route 10.2.0.0 255.255.0.0 192.0.2.2
+access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
+crypto ipsec transform-set GCM esp-gcm 128
+crypto map VPN 10 ipsec-manual
+ set peer 192.0.2.2
+ set transform-set GCM
+ match address 101
+ set session-key inbound esp 4096 cipher {KEY_IN}
+ set session-key outbound esp 8192 cipher {KEY_OUT}
+"
+    );
+    let mut args: Vec<String> = [
+        "--no-huge",
+        "--no-pci",
+        "--no-telemetry",
+        "-m",
+        "512",
+        "--log-level",
+        "lib.eal:notice",
+        "--lcores",
+        "0@0",
+        "--file-prefix",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!("rri-dp-netns-{}", std::process::id()));
+    for (i, dev) in [lab.dev("i0"), lab.dev("o0")].iter().enumerate() {
+        args.push("--vdev".into());
+        args.push(format!("net_af_packet{i},iface={dev},qpairs=2"));
+    }
+    let eal = Eal::init(args).expect("EAL starts");
+    let pool = Mempool::new(&eal, &MempoolConfig::default()).unwrap();
+    // af_packet spreads received frames over its queue pairs (a fanout group), so the
+    // worker polls both rx queues; tx queue 1 is the control thread's.
+    let port_config = PortConfig {
+        rx_queues: 2,
+        tx_queues: 2,
+        promiscuous: true,
+        ..PortConfig::default()
+    };
+    let port0 = Port::start(&eal, 0, &port_config, &pool).unwrap();
+    let port1 = Port::start(&eal, 1, &port_config, &pool).unwrap();
+    let ports = [
+        PortBinding {
+            interface: "GigabitEthernet0/0".into(),
+            port: 0,
+            mac: port0.mac_address().unwrap(),
+        },
+        PortBinding {
+            interface: "GigabitEthernet0/1".into(),
+            port: 1,
+            mac: port1.mac_address().unwrap(),
+        },
+    ];
+    let cfg = config::check(&config_text);
+    let built = build::from_config(&cfg.config, &ports, now_ns()).unwrap();
+    let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
+    let (punt_tx, punt_rx) = mpsc::sync_channel::<Punted>(256);
+    let (event_tx, event_rx) = mpsc::sync_channel::<Event>(256);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(WorkerCounters::default());
+    let worker = Worker {
+        rx: vec![
+            port0.rx_queue(0).unwrap(),
+            port0.rx_queue(1).unwrap(),
+            port1.rx_queue(0).unwrap(),
+            port1.rx_queue(1).unwrap(),
+        ],
+        tx: vec![port0.tx_queue(0).unwrap(), port1.tx_queue(0).unwrap()],
+        pool: pool.clone(),
+        policy: policy.clone(),
+        fib: built.reader.clone(),
+        counters: counters.clone(),
+        punt: punt_tx,
+        events: event_tx,
+        stop: stop.clone(),
+        clock: now_ns,
+    };
+    let mut exception = ExceptionPath::new(
+        policy.clone(),
+        built.reader.clone(),
+        vec![port0.tx_queue(1).unwrap(), port1.tx_queue(1).unwrap()],
+        pool.clone(),
+    );
+    let worker_thread = std::thread::spawn(move || worker.run());
+
+    let peer_script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/esp_peer.py");
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3");
+    assert!(
+        python.exists(),
+        "run scripts/setup (it creates the scapy venv)"
+    );
+    let peer = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("out")])
+        .arg(&python)
+        .arg(&peer_script)
+        .args([
+            &lab.dev("o1"),
+            "192.0.2.2",
+            "192.0.2.1",
+            "8192",
+            KEY_OUT,
+            "4096",
+            KEY_IN,
+            "7",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give scapy time to start sniffing, then ping from the inside host.
+    std::thread::sleep(Duration::from_secs(2));
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("in"),
+            "ping",
+            "-c",
+            "5",
+            "-i",
+            "0.4",
+            "-W",
+            "2",
+            "10.2.0.7",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The control thread's loop: exception path until ping is done.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut ping = Some(ping);
+    let mut ping_output = None;
+    while Instant::now() < deadline {
+        for (port, reason, mbuf) in punt_rx.try_iter() {
+            exception.handle_punt(port, reason, mbuf, now_ns());
+        }
+        for event in event_rx.try_iter() {
+            exception.handle_event(event, now_ns());
+        }
+        if let Some(child) = ping.as_mut() {
+            if child.try_wait().unwrap().is_some() {
+                ping_output = Some(ping.take().unwrap().wait_with_output().unwrap());
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let peer_output = peer.wait_with_output().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    worker_thread.join().unwrap();
+    let c = counters.snapshot();
+    drop(punt_rx);
+    let stats = exception.stats;
+    drop(exception);
+    drop((port0, port1));
+    drop(pool);
+    drop(eal);
+
+    let ping_output = ping_output.expect("ping finished");
+    let ping_text = String::from_utf8_lossy(&ping_output.stdout);
+    let peer_text = String::from_utf8_lossy(&peer_output.stdout);
+    eprintln!(
+        "ping:\n{ping_text}{}",
+        String::from_utf8_lossy(&ping_output.stderr)
+    );
+    eprintln!(
+        "\npeer: {peer_text}\nstderr: {}\nrri: {c:?}\nexception: {stats:?}",
+        String::from_utf8_lossy(&peer_output.stderr)
+    );
+    let received: u32 = ping_text
+        .lines()
+        .find_map(|l| {
+            l.split(", ")
+                .find(|f| f.ends_with(" received"))
+                .map(|f| f.trim_end_matches(" received").parse().unwrap())
+        })
+        .expect("ping summary");
+    // The first request may be lost while rri resolves the peer's MAC.
+    assert!(received >= 3, "only {received} of 5 replies came back");
+    let decrypted: u32 = peer_text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("peer summary");
+    assert!(
+        decrypted >= received,
+        "the peer decrypted {decrypted} requests"
+    );
+    assert!(
+        c.encapsulated >= u64::from(received) && c.decapsulated >= u64::from(received),
+        "{c:?}"
+    );
+    assert!(
+        stats.arp_replies >= 1 && stats.arp_requests >= 1 && stats.neighbours_learned >= 2,
+        "{stats:?}"
+    );
+}
+
+fn unsafe_free_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
