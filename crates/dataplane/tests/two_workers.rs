@@ -29,12 +29,24 @@ fn now_ns() -> u64 {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
 }
 
 fn udp(src: [u8; 4], dst: [u8; 4], id: u16, len: usize) -> Vec<u8> {
     let mut p = vec![0u8; len];
-    Ipv4Repr { src: src.into(), dst: dst.into(), protocol: 17, tos: 0, ident: id, dont_fragment: false, ttl: 64, payload_len: (len - 20) as u16 }.emit(&mut p);
+    Ipv4Repr {
+        src: src.into(),
+        dst: dst.into(),
+        protocol: 17,
+        tos: 0,
+        ident: id,
+        dont_fragment: false,
+        ttl: 64,
+        payload_len: (len - 20) as u16,
+    }
+    .emit(&mut p);
     wire::udp::emit_header(&mut p[20..], id, 9, len - 28);
     p[28..30].copy_from_slice(&id.to_be_bytes());
     p
@@ -48,7 +60,13 @@ fn frame(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
 }
 
 fn sa_params(spi: u32, key: &str, src: [u8; 4], dst: [u8; 4]) -> SaParams {
-    let mut p = SaParams::from_keymat(spi, esp::Transform::AesGcm128, &unhex(key), TunnelTemplate::new(src.into(), dst.into())).unwrap();
+    let mut p = SaParams::from_keymat(
+        spi,
+        esp::Transform::AesGcm128,
+        &unhex(key),
+        TunnelTemplate::new(src.into(), dst.into()),
+    )
+    .unwrap();
     p.replay_window = 4096;
     p
 }
@@ -62,11 +80,25 @@ fn two_workers_share_one_sa_pair() {
 
     // Inside: a different set of flows on each queue.
     let clear: Vec<Vec<Vec<u8>>> = (0..2)
-        .map(|q| (0..PER_QUEUE).map(|i| udp([10, 1, 0, 5 + q as u8], [10, 2, 0, 7], (q * PER_QUEUE + i) as u16, 100 + i % 300)).collect())
+        .map(|q| {
+            (0..PER_QUEUE)
+                .map(|i| {
+                    udp(
+                        [10, 1, 0, 5 + q as u8],
+                        [10, 2, 0, 7],
+                        (q * PER_QUEUE + i) as u16,
+                        100 + i % 300,
+                    )
+                })
+                .collect()
+        })
         .collect();
     // Outside: the peer's ESP, every packet on both queues.
-    let peer = OutboundSa::new(&sa_params(4096, KEY_IN, [192, 0, 2, 2], [192, 0, 2, 1]), 0).unwrap();
-    let replies: Vec<Vec<u8>> = (0..PER_QUEUE).map(|i| udp([10, 2, 0, 7], [10, 1, 0, 5], i as u16, 80 + i % 500)).collect();
+    let peer =
+        OutboundSa::new(&sa_params(4096, KEY_IN, [192, 0, 2, 2], [192, 0, 2, 1]), 0).unwrap();
+    let replies: Vec<Vec<u8>> = (0..PER_QUEUE)
+        .map(|i| udp([10, 2, 0, 7], [10, 1, 0, 5], i as u16, 80 + i % 500))
+        .collect();
     let esp_frames: Vec<Vec<u8>> = replies
         .iter()
         .map(|p| {
@@ -75,10 +107,18 @@ fn two_workers_share_one_sa_pair() {
             frame(MAC1, PEER_MAC, b.data())
         })
         .collect();
-    for q in 0..2 {
-        let frames: Vec<Vec<u8>> = clear[q].iter().map(|p| frame(MAC0, HOST_MAC, p)).collect();
-        pcapfile::write_ethernet(path(&format!("in0-{q}.pcap")), frames.iter().map(Vec::as_slice)).unwrap();
-        pcapfile::write_ethernet(path(&format!("in1-{q}.pcap")), esp_frames.iter().map(Vec::as_slice)).unwrap();
+    for (q, flows) in clear.iter().enumerate() {
+        let frames: Vec<Vec<u8>> = flows.iter().map(|p| frame(MAC0, HOST_MAC, p)).collect();
+        pcapfile::write_ethernet(
+            path(&format!("in0-{q}.pcap")),
+            frames.iter().map(Vec::as_slice),
+        )
+        .unwrap();
+        pcapfile::write_ethernet(
+            path(&format!("in1-{q}.pcap")),
+            esp_frames.iter().map(Vec::as_slice),
+        )
+        .unwrap();
     }
     let vdev = |port: usize| {
         format!(
@@ -89,10 +129,21 @@ fn two_workers_share_one_sa_pair() {
             path(&format!("out{port}-1.pcap")).display()
         )
     };
-    let mut args: Vec<String> = ["--no-huge", "--no-pci", "--no-telemetry", "-m", "512", "--log-level", "lib.eal:notice", "--lcores", "0@0", "--file-prefix"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "--no-huge",
+        "--no-pci",
+        "--no-telemetry",
+        "-m",
+        "512",
+        "--log-level",
+        "lib.eal:notice",
+        "--lcores",
+        "0@0",
+        "--file-prefix",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.push(format!("rri-dp-two-{}", std::process::id()));
     for p in 0..2 {
         args.push("--vdev".into());
@@ -100,7 +151,11 @@ fn two_workers_share_one_sa_pair() {
     }
     let eal = Eal::init(args).expect("EAL starts");
     let pool = Mempool::new(&eal, &MempoolConfig::default()).unwrap();
-    let pc = PortConfig { rx_queues: 2, tx_queues: 2, ..PortConfig::default() };
+    let pc = PortConfig {
+        rx_queues: 2,
+        tx_queues: 2,
+        ..PortConfig::default()
+    };
     let port0 = Port::start(&eal, 0, &pc, &pool).unwrap();
     let port1 = Port::start(&eal, 1, &pc, &pool).unwrap();
 
@@ -113,20 +168,36 @@ fn two_workers_share_one_sa_pair() {
     );
     let cfg = config::check(&text);
     let ports = [
-        PortBinding { interface: "GigabitEthernet0/0".into(), port: 0, mac: MAC0 },
-        PortBinding { interface: "GigabitEthernet0/1".into(), port: 1, mac: MAC1 },
+        PortBinding {
+            interface: "GigabitEthernet0/0".into(),
+            port: 0,
+            mac: MAC0,
+        },
+        PortBinding {
+            interface: "GigabitEthernet0/1".into(),
+            port: 1,
+            mac: MAC1,
+        },
     ];
     let mut built = build::from_config(&cfg.config, &ports, now_ns()).unwrap();
     for host in 5..7 {
-        built.policy.neighbours.insert((0, u32::from(Ipv4Addr::new(10, 1, 0, host))), HOST_MAC);
+        built
+            .policy
+            .neighbours
+            .insert((0, u32::from(Ipv4Addr::new(10, 1, 0, host))), HOST_MAC);
     }
-    built.policy.neighbours.insert((1, u32::from(Ipv4Addr::new(192, 0, 2, 2))), PEER_MAC);
+    built
+        .policy
+        .neighbours
+        .insert((1, u32::from(Ipv4Addr::new(192, 0, 2, 2))), PEER_MAC);
     let outbound = built.policy.maps[0].entries[0].outbound.clone().unwrap();
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
     let stop = Arc::new(AtomicBool::new(false));
     let (punt_tx, _punt_rx) = mpsc::sync_channel::<Punted>(64);
     let (event_tx, _event_rx) = mpsc::sync_channel::<Event>(64);
-    let counters: Vec<Arc<WorkerCounters>> = (0..2).map(|_| Arc::new(WorkerCounters::default())).collect();
+    let counters: Vec<Arc<WorkerCounters>> = (0..2)
+        .map(|_| Arc::new(WorkerCounters::default()))
+        .collect();
     let workers: Vec<Worker> = (0..2u16)
         .map(|q| Worker {
             rx: vec![port0.rx_queue(q).unwrap(), port1.rx_queue(q).unwrap()],
@@ -148,7 +219,13 @@ fn two_workers_share_one_sa_pair() {
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            let rx: u64 = counters.iter().map(|c| { let c = c.snapshot(); c.rx[0] + c.rx[1] }).sum();
+            let rx: u64 = counters
+                .iter()
+                .map(|c| {
+                    let c = c.snapshot();
+                    c.rx[0] + c.rx[1]
+                })
+                .sum();
             if rx >= expected {
                 break;
             }
@@ -160,7 +237,10 @@ fn two_workers_share_one_sa_pair() {
     let mut total = dataplane::WorkerCountersSnapshot::default();
     for c in &counters {
         let c = c.snapshot();
-        assert!(c.encapsulated > 0 && c.rx[1] > 0, "each worker did work: {c:?}");
+        assert!(
+            c.encapsulated > 0 && c.rx[1] > 0,
+            "each worker did work: {c:?}"
+        );
         total.add(&c);
     }
     drop((port0, port1));
@@ -168,8 +248,15 @@ fn two_workers_share_one_sa_pair() {
     drop(eal);
 
     assert_eq!(total.encapsulated, 2 * PER_QUEUE as u64);
-    assert_eq!(total.decapsulated, PER_QUEUE as u64, "each ESP packet accepted once");
-    assert_eq!(total.drops(Reason::EspRejected), PER_QUEUE as u64, "and refused once");
+    assert_eq!(
+        total.decapsulated, PER_QUEUE as u64,
+        "each ESP packet accepted once"
+    );
+    assert_eq!(
+        total.drops(Reason::EspRejected),
+        PER_QUEUE as u64,
+        "and refused once"
+    );
     assert_eq!(outbound.last_seq(), 2 * PER_QUEUE as u64);
 
     // Outbound: both workers' ESP together carries every sequence number once.
@@ -182,13 +269,26 @@ fn two_workers_share_one_sa_pair() {
     esp_out.sort_by_key(seq_of);
     let seqs: Vec<u32> = esp_out.iter().map(seq_of).collect();
     assert_eq!(seqs, (1..=2 * PER_QUEUE as u32).collect::<Vec<_>>());
-    let receiver = InboundSa::new(&sa_params(8192, KEY_OUT, [192, 0, 2, 1], [192, 0, 2, 2]), 0).unwrap();
-    let want: HashSet<Vec<u8>> = clear.iter().flatten().map(|p| { let mut q = p.clone(); Ipv4Packet::new_checked(&mut q[..]).unwrap().decrement_ttl(); q }).collect();
+    let receiver =
+        InboundSa::new(&sa_params(8192, KEY_OUT, [192, 0, 2, 1], [192, 0, 2, 2]), 0).unwrap();
+    let want: HashSet<Vec<u8>> = clear
+        .iter()
+        .flatten()
+        .map(|p| {
+            let mut q = p.clone();
+            Ipv4Packet::new_checked(&mut q[..]).unwrap().decrement_ttl();
+            q
+        })
+        .collect();
     let mut got = HashSet::new();
     for p in &esp_out {
-        let esp::Classified::Esp(at) = esp::classify(p).unwrap() else { panic!() };
+        let esp::Classified::Esp(at) = esp::classify(p).unwrap() else {
+            panic!()
+        };
         let mut b = TestBuf::like_mbuf(p);
-        receiver.decapsulate(&mut b, &at, 0).expect("the peer accepts it");
+        receiver
+            .decapsulate(&mut b, &at, 0)
+            .expect("the peer accepts it");
         got.insert(b.data().to_vec());
     }
     assert_eq!(got, want);
