@@ -114,6 +114,7 @@ pub struct WorkerCounters {
     decapsulated: AtomicU64,
     punted: AtomicU64,
     bursts: AtomicU64,
+    busy_cycles: AtomicU64,
     drops: [AtomicU64; Reason::COUNT],
 }
 
@@ -125,7 +126,10 @@ pub struct WorkerCountersSnapshot {
     pub encapsulated: u64,
     pub decapsulated: u64,
     pub punted: u64,
+    /// Rounds of the worker loop.
     pub bursts: u64,
+    /// TSC cycles spent in rounds that received something (polling empty queues excluded).
+    pub busy_cycles: u64,
     pub drops: [u64; Reason::COUNT],
 }
 
@@ -151,6 +155,7 @@ impl WorkerCountersSnapshot {
         self.decapsulated += o.decapsulated;
         self.punted += o.punted;
         self.bursts += o.bursts;
+        self.busy_cycles += o.busy_cycles;
     }
 }
 
@@ -169,6 +174,7 @@ impl WorkerCounters {
         store(&self.decapsulated, local.decapsulated);
         store(&self.punted, local.punted);
         store(&self.bursts, local.bursts);
+        store(&self.busy_cycles, local.busy_cycles);
     }
 
     pub fn snapshot(&self) -> WorkerCountersSnapshot {
@@ -185,6 +191,7 @@ impl WorkerCounters {
         s.decapsulated = load(&self.decapsulated);
         s.punted = load(&self.punted);
         s.bursts = load(&self.bursts);
+        s.busy_cycles = load(&self.busy_cycles);
         s
     }
 }

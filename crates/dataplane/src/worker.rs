@@ -119,6 +119,8 @@ impl Worker {
         let mut local = WorkerCountersSnapshot::default();
         let mut rounds: u64 = 0;
         while !self.stop.load(Ordering::Relaxed) {
+            let round_start = dpdk::rdtsc();
+            let mut busy = false;
             let policy = self.policy.load();
             let fib = self.fib.load();
             let pipeline = Pipeline::new(&policy, &fib, (self.clock)());
@@ -137,6 +139,7 @@ impl Worker {
                 if received == 0 {
                     continue;
                 }
+                busy = true;
                 local.rx[usize::from(port) % MAX_PORTS] += received as u64;
                 for mut mbuf in rx.drain() {
                     match pipeline.process(port, &mut mbuf, &mut local, &mut on_event) {
@@ -171,6 +174,9 @@ impl Worker {
             }
             drop(fib);
             drop(policy);
+            if busy {
+                local.busy_cycles += dpdk::rdtsc().wrapping_sub(round_start);
+            }
             local.bursts += 1;
             rounds += 1;
             if rounds % 64 == 0 {
