@@ -41,8 +41,14 @@ pub struct FragmentPlan {
 pub enum Target {
     /// In the clear out of `port` to `next_hop`.
     Clear { port: u16, next_hop: Ipv4Addr },
-    /// Through the outbound SA of crypto map `map` entry `entry`.
-    Sa { map: u32, entry: u32 },
+    /// Through the outbound SA of crypto map `map` entry `entry`, the outer packet leaving
+    /// `port` toward `next_hop` (the route to the peer, looked up once per packet).
+    Sa {
+        map: u32,
+        entry: u32,
+        port: u16,
+        next_hop: Ipv4Addr,
+    },
 }
 
 /// The most extra fragments one packet may become (a 9000-byte packet into 576-byte pieces
@@ -295,14 +301,15 @@ impl<'a> Pipeline<'a> {
                     }
                     return Action::Drop(Reason::NoSa);
                 };
-                let Some((outer_port, outer_egress, _)) = self.outer_route(sa) else {
+                let Some((outer_port, outer_egress, outer_next_hop)) = self.outer_route(sa) else {
                     return Action::Drop(Reason::NoRoute);
                 };
-                let _ = outer_port;
                 mtu = largest_inner(sa, usize::from(outer_egress.mtu.min(egress.mtu)));
                 target = Target::Sa {
                     map: map_index,
                     entry: verdict.tag,
+                    port: outer_port,
+                    next_hop: outer_next_hop,
                 };
             }
         }
@@ -353,7 +360,12 @@ impl<'a> Pipeline<'a> {
                 };
                 self.rewrite_l2(port, egress, next_hop, buf, events)
             }
-            Target::Sa { map, entry } => {
+            Target::Sa {
+                map,
+                entry,
+                port,
+                next_hop,
+            } => {
                 let Some(sa) = self
                     .policy
                     .maps
@@ -363,7 +375,7 @@ impl<'a> Pipeline<'a> {
                 else {
                     return Action::Drop(Reason::NoSa);
                 };
-                let Some((port, egress, next_hop)) = self.outer_route(sa) else {
+                let Some(egress) = self.policy.port(port) else {
                     return Action::Drop(Reason::NoRoute);
                 };
                 if sa.encapsulate(buf, self.now_ns).is_err() {
@@ -563,13 +575,46 @@ fn is_ike_500(packet: &[u8]) -> bool {
         .is_ok_and(|u| u.dst_port() == wire::udp::IKE_PORT)
 }
 
-/// The largest inner packet whose encapsulation fits `mtu`.
+/// The largest inner packet whose encapsulation fits `mtu`: the padded part (inner, pad
+/// length and next header, rounded up to the SA's alignment) may fill what the headers and
+/// the ICV leave, rounded down to that alignment.
 fn largest_inner(sa: &esp::OutboundSa, mtu: usize) -> usize {
-    // outer_len grows with the inner length in steps of the padding alignment; search down
-    // from the bound that ignores padding (at most 16 steps).
-    let mut inner = mtu.saturating_sub(sa.front_overhead() + esp::ICV_LEN + 2);
-    while inner > 0 && sa.outer_len(inner) > mtu {
-        inner -= 1;
+    let align = sa.padding_alignment();
+    let room = mtu.saturating_sub(sa.front_overhead() + esp::ICV_LEN);
+    (room / align * align).saturating_sub(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest_inner;
+    use esp::{OutboundSa, Padding, SaParams, Transform, TunnelTemplate};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn largest_inner_is_the_largest_that_fits() {
+        for padding in [Padding::Align16, Padding::Minimal] {
+            for udp in [false, true] {
+                let mut tunnel =
+                    TunnelTemplate::new(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+                if udp {
+                    tunnel.udp = Some(esp::UdpEncap {
+                        src_port: 4500,
+                        dst_port: 4500,
+                    });
+                }
+                let keymat = [7u8; 20];
+                let mut p =
+                    SaParams::from_keymat(0x1000, Transform::AesGcm128, &keymat, tunnel).unwrap();
+                p.padding = padding;
+                let sa = OutboundSa::new(&p, 0).unwrap();
+                for mtu in 60..1600 {
+                    let inner = largest_inner(&sa, mtu);
+                    if inner > 0 {
+                        assert!(sa.outer_len(inner) <= mtu, "{padding:?} {udp} {mtu}");
+                    }
+                    assert!(sa.outer_len(inner + 1) > mtu, "{padding:?} {udp} {mtu}");
+                }
+            }
+        }
     }
-    inner
 }

@@ -138,6 +138,12 @@ impl OutboundSa {
         crate::FRONT_OVERHEAD + self.template.udp.map_or(0, |_| wire::udp::HEADER_LEN)
     }
 
+    /// What the encrypted part (inner packet, padding, pad length, next header) is rounded
+    /// up to: 4 or 16 bytes.
+    pub fn padding_alignment(&self) -> usize {
+        self.align
+    }
+
     /// Bytes of outer packet an inner packet of `inner_len` bytes becomes.
     pub fn outer_len(&self, inner_len: usize) -> usize {
         self.front_overhead() + padded_len(inner_len, self.align) + ICV_LEN

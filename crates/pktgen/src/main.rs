@@ -205,13 +205,14 @@ fn main() -> ExitCode {
     };
     let secs = (now - t0).as_secs_f64();
     println!(
-        "tx_mpps={:.3} rx_mpps={:.3} rx_gbps={:.3} tx={} rx={} seconds={:.2}",
+        "tx_mpps={:.3} rx_mpps={:.3} rx_gbps={:.3} tx={} rx={} seconds={:.2} tsc_hz={}",
         (sent - s0) as f64 / secs / 1e6,
         (received - r0) as f64 / secs / 1e6,
         (rx_bytes - b0) as f64 * 8.0 / secs / 1e9,
         sent,
         received,
-        secs
+        secs,
+        dpdk::tsc_hz()
     );
     drop(out);
     ExitCode::SUCCESS
