@@ -25,7 +25,9 @@
 //! `dpdk eal-options|main-lcore|worker-lcores|mempool mbufs|burst` (global),
 //! `dpdk device vdev SPEC|pci ADDR` and `mac-address` (interface),
 //! `ip name-server A.B.C.D:PORT`, `ip dns-resolver dnssec required|optional`,
-//! `ip dns-resolver trust-anchor FILE`, and the transform `esp-chacha20-poly1305`.
+//! `ip dns-resolver trust-anchor FILE`, `crypto peer backoff INITIAL-MS MAXIMUM-MS`,
+//! `crypto peer dampening HALF-LIFE REUSE SUPPRESS MAX-SUPPRESS`, and the transform
+//! `esp-chacha20-poly1305`.
 
 #![forbid(unsafe_code)]
 

@@ -53,6 +53,41 @@ pub struct Config {
     pub route_maps: BTreeMap<String, BTreeMap<u32, RouteMapEntry>>,
     /// rri extension: `dpdk ...` global lines.
     pub dpdk: DpdkGlobal,
+    /// rri extension: `crypto peer backoff|dampening ...` (anti-flap for peer failover).
+    pub peer_policy: PeerPolicy,
+}
+
+/// rri extension: how fast failover may retry and how a flapping peer is held back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerPolicy {
+    /// `crypto peer backoff INITIAL-MS MAXIMUM-MS`: wait between failed attempts, doubling
+    /// from the initial to the maximum, reset when a tunnel comes up.
+    pub backoff: Option<Spanned<PeerBackoff>>,
+    /// `crypto peer dampening HALF-LIFE REUSE SUPPRESS MAX-SUPPRESS` (as BGP dampening:
+    /// seconds, penalty units, penalty units, seconds; each flap adds 1000).
+    pub dampening: Option<Spanned<PeerDampening>>,
+}
+
+/// `crypto peer backoff INITIAL-MS MAXIMUM-MS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerBackoff {
+    /// Milliseconds after the first failure.
+    pub initial_ms: u32,
+    /// The most it grows to, in milliseconds.
+    pub maximum_ms: u32,
+}
+
+/// `crypto peer dampening HALF-LIFE REUSE SUPPRESS MAX-SUPPRESS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerDampening {
+    /// Seconds for the penalty to halve.
+    pub half_life_s: u32,
+    /// Penalty below which a suppressed peer may be used again.
+    pub reuse: u32,
+    /// Penalty at which a peer is suppressed.
+    pub suppress: u32,
+    /// Longest a peer stays suppressed, in seconds.
+    pub max_suppress_s: u32,
 }
 
 /// A DNS server and the UDP/TCP port it answers on.

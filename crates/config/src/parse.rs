@@ -860,12 +860,70 @@ impl Parser {
 
     // ---------------------------------------------------------------- crypto
 
+    /// rri extension: `crypto peer backoff INITIAL-MS MAXIMUM-MS` and
+    /// `crypto peer dampening HALF-LIFE REUSE SUPPRESS MAX-SUPPRESS`.
+    fn crypto_peer(&mut self, c: &mut Cursor<'_, '_>) -> Parsed<()> {
+        let start = c.prev_span();
+        let kw = c.keyword("'backoff' or 'dampening'", &["backoff", "dampening"])?;
+        if kw.value == "backoff" {
+            let initial = c.number("the initial backoff in milliseconds", 0u32, 3_600_000)?;
+            let maximum = c.number("the maximum backoff in milliseconds", 0u32, 3_600_000)?;
+            c.end()?;
+            if maximum.value < initial.value {
+                return Err(Box::new(Diagnostic::error(
+                    Code::InvalidValue,
+                    maximum.span,
+                    "the maximum backoff is smaller than the initial one",
+                )));
+            }
+            self.config.peer_policy.backoff = Some(Spanned::new(
+                PeerBackoff {
+                    initial_ms: initial.value,
+                    maximum_ms: maximum.value,
+                },
+                start.to(c.prev_span()),
+            ));
+        } else {
+            let half_life = c.number("the half-life in seconds", 1u32, 3600)?;
+            let reuse = c.number("the reuse penalty", 1u32, 20000)?;
+            let suppress = c.number("the suppress penalty", 1u32, 20000)?;
+            let max_suppress = c.number("the longest suppression in seconds", 1u32, 86400)?;
+            c.end()?;
+            if reuse.value >= suppress.value {
+                return Err(Box::new(Diagnostic::error(
+                    Code::InvalidValue,
+                    reuse.span,
+                    "the reuse penalty must be below the suppress penalty",
+                )));
+            }
+            self.config.peer_policy.dampening = Some(Spanned::new(
+                PeerDampening {
+                    half_life_s: half_life.value,
+                    reuse: reuse.value,
+                    suppress: suppress.value,
+                    max_suppress_s: max_suppress.value,
+                },
+                start.to(c.prev_span()),
+            ));
+        }
+        Ok(())
+    }
+
     fn crypto(&mut self, c: &mut Cursor<'_, '_>) -> Parsed<()> {
         let kw = c.keyword(
             "a crypto command",
-            &["map", "dynamic-map", "ipsec", "isakmp", "keyring", "ikev2"],
+            &[
+                "map",
+                "dynamic-map",
+                "ipsec",
+                "isakmp",
+                "keyring",
+                "ikev2",
+                "peer",
+            ],
         )?;
         match kw.value {
+            "peer" => self.crypto_peer(c),
             "map" => self.crypto_map_header(c),
             "dynamic-map" => self.dynamic_map_header(c),
             "ipsec" => self.crypto_ipsec(c),

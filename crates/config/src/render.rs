@@ -26,6 +26,7 @@ pub fn render(config: &Config) -> String {
     render_ikev2(w, &config.ikev2);
     render_isakmp(w, &config.isakmp);
     render_ipsec_global(w, &config.ipsec_global);
+    render_peer_policy(w, &config.peer_policy);
     for ts in config.transform_sets.values() {
         let transforms: Vec<String> = ts.transforms.iter().map(|t| t.to_string()).collect();
         line(
@@ -488,6 +489,29 @@ fn render_isakmp(w: &mut String, is: &Isakmp) {
         if let Some(v) = &p.virtual_template {
             line(w, 1, format!("virtual-template {v}"));
         }
+        bang(w);
+    }
+}
+
+fn render_peer_policy(w: &mut String, p: &PeerPolicy) {
+    if let Some(b) = &p.backoff {
+        line(
+            w,
+            0,
+            format!("crypto peer backoff {} {}", b.initial_ms, b.maximum_ms),
+        );
+    }
+    if let Some(d) = &p.dampening {
+        line(
+            w,
+            0,
+            format!(
+                "crypto peer dampening {} {} {} {}",
+                d.half_life_s, d.reuse, d.suppress, d.max_suppress_s
+            ),
+        );
+    }
+    if p.backoff.is_some() || p.dampening.is_some() {
         bang(w);
     }
 }

@@ -445,3 +445,30 @@ fn exception_then_rule_is_not_an_overlap() {
     let text = "access-list 120 deny ip host 10.0.0.1 any\naccess-list 120 permit ip 10.0.0.0 0.0.0.255 any\n";
     assert!(config::check(text).diagnostics.0.is_empty());
 }
+
+#[test]
+fn peer_backoff_and_dampening_limits_are_checked() {
+    assert_eq!(
+        diags("crypto peer backoff 5000 100\n"),
+        vec![(
+            1,
+            26,
+            E,
+            InvalidValue,
+            "the maximum backoff is smaller than the initial one".to_string()
+        )]
+    );
+    assert_eq!(
+        diags("crypto peer dampening 15 2000 750 60\n"),
+        vec![(
+            1,
+            26,
+            E,
+            InvalidValue,
+            "the reuse penalty must be below the suppress penalty".to_string()
+        )]
+    );
+    assert!(
+        diags("crypto peer backoff 500 20000\ncrypto peer dampening 15 750 2000 60\n").is_empty()
+    );
+}

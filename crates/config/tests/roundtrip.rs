@@ -1027,9 +1027,29 @@ fn rest() -> impl Strategy<Value = Config> {
             ),
             0..2,
         ),
+        (
+            option::of((0u32..=60_000, 0u32..=60_000)),
+            option::of((1u32..=3600, 1u32..=10_000, 1u32..=10_000, 1u32..=86400)),
+        ),
     )
         .prop_map(
-            |((hostname, domain, ns, dnssec, anchors), vrfs, g, d, ez)| Config {
+            |((hostname, domain, ns, dnssec, anchors), vrfs, g, d, ez, pp)| Config {
+                peer_policy: PeerPolicy {
+                    backoff: pp.0.map(|(a, b)| {
+                        sp(PeerBackoff {
+                            initial_ms: a.min(b),
+                            maximum_ms: a.max(b),
+                        })
+                    }),
+                    dampening: pp.1.map(|(h, r, s, m)| {
+                        sp(PeerDampening {
+                            half_life_s: h,
+                            reuse: r.min(s),
+                            suppress: r.max(s) + 1,
+                            max_suppress_s: m,
+                        })
+                    }),
+                },
                 hostname: hostname.map(sp),
                 domain_name: domain.map(sp),
                 name_servers: ns
