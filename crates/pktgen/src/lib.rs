@@ -14,6 +14,9 @@ use wire::ipv4::{proto, Ipv4Repr};
 pub fn mix(name: &str) -> Option<Vec<usize>> {
     Some(match name {
         "imix" | "IMIX" => vec![64, 570, 64, 64, 1518, 64, 570, 64, 64, 570, 64, 570],
+        // The same mix with the large frame cut to the largest whose ESP tunnel-mode
+        // encapsulation (AES-GCM, 16-byte padding) still fits a 1500-byte MTU.
+        "imix-esp" => vec![64, 570, 64, 64, 1456, 64, 570, 64, 64, 570, 64, 570],
         n => vec![n
             .parse::<usize>()
             .ok()
@@ -30,6 +33,8 @@ pub struct FrameSpec {
     /// Destinations are `dst_base + (flow % flows)`.
     pub dst_base: Ipv4Addr,
     pub flows: u32,
+    /// The IPv4 DF bit (off by default, as in most generators: routers may fragment).
+    pub dont_fragment: bool,
 }
 
 /// One frame of `size` bytes (with FCS counted, as pktgen counts) for flow `flow`.
@@ -49,7 +54,7 @@ pub fn frame(spec: &FrameSpec, size: usize, flow: u32) -> Vec<u8> {
         protocol: proto::UDP,
         tos: 0,
         ident: flow as u16,
-        dont_fragment: true,
+        dont_fragment: spec.dont_fragment,
         ttl: 64,
         payload_len: (ip_len - 20) as u16,
     }
@@ -80,6 +85,7 @@ mod tests {
             src_ip: Ipv4Addr::new(10, 1, 0, 5),
             dst_base: Ipv4Addr::new(10, 2, 0, 0),
             flows: 16,
+            dont_fragment: false,
         };
         assert_eq!(mix("imix").unwrap().len(), 12);
         assert_eq!(mix("1400"), Some(vec![1400]));

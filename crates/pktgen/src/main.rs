@@ -32,7 +32,8 @@ struct Cli {
     /// Port to count received frames on.
     #[arg(long, default_value_t = 1)]
     rx_port: u16,
-    /// Frame size with FCS (64..1518), or `imix` (7:4:1 of 64/570/1518).
+    /// Frame size with FCS (64..1518), `imix` (7:4:1 of 64/570/1518), or `imix-esp` (7:4:1
+    /// of 64/570/1456: the large frame still fits a 1500-byte MTU once encapsulated).
     #[arg(long, default_value = "64")]
     size: String,
     /// Seconds to run, warm-up included.
@@ -56,6 +57,9 @@ struct Cli {
     /// Destination MAC (the device under test's port), as 02:00:00:00:01:01.
     #[arg(long, default_value = "02:00:00:00:01:01")]
     dst_mac: String,
+    /// Set the DF bit in every frame.
+    #[arg(long)]
+    dont_fragment: bool,
     /// Queues per port: match the device under test's queue count (a memif peer maps its
     /// rings to ours one for one).
     #[arg(long, default_value_t = 1)]
@@ -84,7 +88,7 @@ fn main() -> ExitCode {
     };
     let cli = Cli::parse_from(std::iter::once("rri-pktgen".to_string()).chain(rest));
     let Some(sizes) = mix(&cli.size) else {
-        eprintln!("rri-pktgen: --size must be 64..1518 or imix");
+        eprintln!("rri-pktgen: --size must be 64..1518, imix or imix-esp");
         return ExitCode::from(2);
     };
     let Some(dst_mac) = parse_mac(&cli.dst_mac) else {
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
         src_ip: cli.src_ip,
         dst_base: cli.dst_base,
         flows: cli.flows,
+        dont_fragment: cli.dont_fragment,
     };
     let templates = frames(&spec, &sizes, sizes.len() * 64);
     let mut tx = tx_port.tx_queue(0).expect("tx queue");
