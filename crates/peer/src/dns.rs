@@ -126,6 +126,29 @@ pub fn parse_trust_anchors(texts: &[String]) -> Result<TrustAnchors, DnsSetupErr
     TrustAnchors::from_str(&normalized).map_err(|e| DnsSetupError::AnchorSyntax(e.to_string()))
 }
 
+/// A lookup's result, its validity relative to when it was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// Every IPv4 address returned.
+    pub addrs: Vec<Ipv4Addr>,
+    /// How long the answer may be used (its TTL, less what a cache already used up).
+    pub ttl: Duration,
+    /// Whether it was DNSSEC-validated.
+    pub secure: bool,
+}
+
+impl Resolution {
+    /// As an [`Answer`] received at `now_ns`.
+    pub fn at(self, now_ns: u64) -> Answer {
+        Answer {
+            addrs: self.addrs,
+            resolved_ns: now_ns,
+            valid_until_ns: now_ns.saturating_add(self.ttl.as_nanos() as u64),
+            secure: self.secure,
+        }
+    }
+}
+
 /// Looks peer names up.
 #[derive(Clone)]
 pub struct PeerResolver {
@@ -188,10 +211,15 @@ impl PeerResolver {
         self.dnssec_required
     }
 
-    /// The IPv4 addresses of `name` (fully qualified, without the trailing dot), with the
-    /// time its TTL runs out expressed on the caller's clock (`now_ns`). The error says why,
-    /// in words fit for a log line.
+    /// [`PeerResolver::resolve`] with the answer's times on the caller's clock (`now_ns`
+    /// when the lookup was started).
     pub async fn lookup(&self, name: &str, now_ns: u64) -> Result<Answer, String> {
+        self.resolve(name).await.map(|r| r.at(now_ns))
+    }
+
+    /// The IPv4 addresses of `name` (fully qualified, without the trailing dot) and how
+    /// long they may be used. The error says why, in words fit for a log line.
+    pub async fn resolve(&self, name: &str) -> Result<Resolution, String> {
         let asked = Instant::now();
         let fqdn = format!("{}.", name.trim_end_matches('.'));
         let lookup = self
@@ -225,11 +253,9 @@ impl PeerResolver {
         } else {
             false
         };
-        let ttl_left = lookup.valid_until().saturating_duration_since(asked);
-        Ok(Answer {
+        Ok(Resolution {
             addrs,
-            resolved_ns: now_ns,
-            valid_until_ns: now_ns.saturating_add(ttl_left.as_nanos() as u64),
+            ttl: lookup.valid_until().saturating_duration_since(asked),
             secure,
         })
     }

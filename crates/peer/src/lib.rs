@@ -6,6 +6,8 @@
 //!   passed in, so that every rule is testable in simulated time.
 //! - [`manager`]: one state machine per `crypto map` entry, built from a configuration, and
 //!   the `show crypto peer` report ([`report`]).
+//! - [`driver`]: the control thread's side: acquires, key exchange results and timers in,
+//!   lookups and key exchange requests out.
 //! - [`dns`]: real-time resolution of peer names through the configured name servers, with
 //!   optional DNSSEC validation.
 //!
@@ -17,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod driver;
 pub mod entry;
 pub mod manager;
 pub mod report;
