@@ -2,8 +2,12 @@
 //! built from a configuration, for performance runs and lab work until the daemon exists.
 //!
 //! One worker runs on the main lcore and polls queue 0 of every port; the exception path
-//! (ARP, ICMP) runs on a thread beside it with tx queue 1 of every port. At the end it prints
-//! the worker's counters and `rx_mpps`, `tx_mpps` and busy cycles per packet.
+//! (ARP, ICMP) runs on a thread beside it with tx queue 1 of every port. That thread also
+//! drives the peers of `ipsec-isakmp` crypto map entries (`crates/peer`): an acquire from the
+//! worker picks the peer, resolves its name through `ip name-server` where it has one, and
+//! asks the key exchange to connect. Until IKEv2 lands the key exchange here only logs the
+//! request (entries with `ipsec-manual` keys forward without one). At the end it prints the
+//! worker's counters and `rx_mpps`, `tx_mpps` and busy cycles per packet.
 
 use clap::Parser;
 use dataplane::build::{self, PortBinding};
@@ -11,11 +15,33 @@ use dataplane::exception::ExceptionPath;
 use dataplane::worker::{Punted, Worker};
 use dataplane::{Event, PolicyHandle, Reason, WorkerCounters};
 use dpdk::{Mempool, MempoolConfig, Port, PortConfig};
+use peer::dns::{DnsSettings, DnsSetupError, PeerResolver};
+use peer::driver::{Input, KeyExchange, PeerDriver};
+use peer::manager::EntryKey;
+use peer::PeerManager;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+/// The key exchange until IKEv2 exists: says what it was asked.
+struct LoggedKeyExchange;
+
+impl KeyExchange for LoggedKeyExchange {
+    fn initiate(&mut self, entry: &EntryKey, addr: Ipv4Addr) {
+        eprintln!(
+            "rri-dp: crypto map {} {}: connect to {addr} (no key exchange in rri-dp)",
+            entry.0, entry.1
+        );
+    }
+    fn clear(&mut self, entry: &EntryKey, addr: Ipv4Addr, reason: &peer::Failure) {
+        eprintln!(
+            "rri-dp: crypto map {} {}: clear SAs with {addr}: {reason}",
+            entry.0, entry.1
+        );
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -165,7 +191,25 @@ fn main() -> ExitCode {
         stop: stop.clone(),
         clock: now_ns,
     };
+    let entry_policy = policy.clone();
     let mut exception = ExceptionPath::new(policy, built.reader.clone(), control_tx, pool.clone());
+    // Peers: resolved and chosen on the control thread, DNS on a runtime of its own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let resolver = {
+        let _context = runtime.enter();
+        match DnsSettings::from_config(&checked.config).map(|s| PeerResolver::new(&s)) {
+            Ok(Ok(r)) => Some(r),
+            Ok(Err(DnsSetupError::NoServer)) => None,
+            Ok(Err(e)) | Err(e) => return fail(e),
+        }
+    };
+    let mut peers = PeerDriver::new(PeerManager::from_config(&checked.config), resolver);
     let control = {
         let stop = stop.clone();
         let counters = counters.clone();
@@ -173,17 +217,32 @@ fn main() -> ExitCode {
         std::thread::spawn(move || {
             let began = Instant::now();
             let mut mark = None;
+            let mut kx = LoggedKeyExchange;
+            runtime.block_on(peers.apply(now_ns, &mut kx));
             while began.elapsed().as_secs_f64() < duration {
                 for (port, reason, mbuf) in punt_rx.try_iter() {
                     exception.handle_punt(port, reason, mbuf, now_ns());
                 }
                 for e in event_rx.try_iter() {
-                    exception.handle_event(e, now_ns());
+                    if let Some(Event::Acquire { map, entry, .. }) =
+                        exception.handle_event(e, now_ns())
+                    {
+                        let p = entry_policy.load();
+                        let key = p.maps.get(map as usize).and_then(|m| {
+                            let e = m.entries.get(entry as usize)?;
+                            Some((m.name.clone(), e.seq))
+                        });
+                        if let Some(key) = key {
+                            peers.handle(Input::Acquire(key), now_ns(), &mut kx);
+                        }
+                    }
                 }
+                peers.poll(now_ns(), &mut kx);
                 if mark.is_none() && began.elapsed().as_secs_f64() >= warmup {
                     mark = Some((Instant::now(), counters.snapshot()));
                 }
-                std::thread::sleep(Duration::from_millis(1));
+                // Sleeps a millisecond, or less when a lookup answers.
+                runtime.block_on(peers.wait_resolved(Duration::from_millis(1)));
             }
             stop.store(true, Ordering::Relaxed);
             (mark, Instant::now())
