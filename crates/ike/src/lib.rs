@@ -2,6 +2,7 @@
 //! to send and events. This crate holds, so far:
 //!
 //! - [`message`]: the message codec (header and payloads), safe on any input;
+//! - [`sk`]: the encrypted SK payload with AES-GCM-16 and ChaCha20-Poly1305;
 //! - [`keys`]: the PRF, `prf+` and the key material of an IKE SA and its child SAs
 //!   (section 2.13-2.17), over ring's HMAC.
 //!
@@ -12,3 +13,4 @@
 
 pub mod keys;
 pub mod message;
+pub mod sk;
