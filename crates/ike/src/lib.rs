@@ -6,11 +6,17 @@
 //! - [`keys`]: the PRF, `prf+` and the key material of an IKE SA and its child SAs
 //!   (section 2.13-2.17), over ring's HMAC.
 //!
-//! The exchange state machine (IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL) is
-//! built on these next.
+//! - [`dh`]: Diffie-Hellman groups 31 (Curve25519) and 19 (ECP-256);
+//! - [`sa`]: one IKE SA and its first child SA through IKE_SA_INIT and IKE_AUTH with a
+//!   pre-shared key, as initiator or responder, with retransmission and timeout.
+//!
+//! CREATE_CHILD_SA (rekeying), INFORMATIONAL (delete, liveness), cookies and NAT traversal
+//! are built on these next.
 
 #![forbid(unsafe_code)]
 
+pub mod dh;
 pub mod keys;
 pub mod message;
+pub mod sa;
 pub mod sk;

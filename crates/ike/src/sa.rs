@@ -1,0 +1,979 @@
+//! One IKE SA and its first child SA: IKE_SA_INIT and IKE_AUTH with a pre-shared key, as
+//! initiator or responder (RFC 7296 sections 1.2 and 2.15), sans-IO.
+//!
+//! The caller passes datagrams in (with the time) and sends what comes out; events say when
+//! the child SA is up (with its keys, SPIs and narrowed traffic selectors) or why the
+//! exchange failed. The initiator retransmits its request with exponential backoff and
+//! gives up with [`Event::Timeout`] — the "connection timeout" the peer manager fails over
+//! on. The responder answers a retransmitted request with the response it already sent.
+//! Anything that does not belong to this SA or does not parse is ignored; nothing panics.
+//! CREATE_CHILD_SA and INFORMATIONAL are built on this next.
+
+use crate::dh::{DhPrivate, Group};
+use crate::keys::{child_keys, ike_keys, psk_auth, verify_auth, IkeKeys, Prf};
+use crate::message::{
+    exchange, flags, payload_type, protocol, transform_type, Header, Message, Payload, Proposal,
+    TrafficSelector, Transform,
+};
+use crate::sk::{Aead, SkKey};
+use ring::rand::SecureRandom;
+use std::net::Ipv4Addr;
+
+/// Notify message types used here.
+pub mod notify {
+    pub const INVALID_SYNTAX: u16 = 7;
+    pub const NO_PROPOSAL_CHOSEN: u16 = 14;
+    pub const INVALID_KE_PAYLOAD: u16 = 17;
+    pub const AUTHENTICATION_FAILED: u16 = 24;
+    pub const TS_UNACCEPTABLE: u16 = 38;
+}
+
+/// ID type of an IPv4 address.
+pub const ID_IPV4_ADDR: u8 = 1;
+/// AUTH method: shared key message integrity code.
+pub const AUTH_SHARED_KEY: u8 = 2;
+
+/// One IKE SA proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IkeProposal {
+    pub aead: Aead,
+    pub prf: Prf,
+    pub group: Group,
+}
+
+/// What an IKE SA is set up with.
+#[derive(Clone)]
+pub struct Settings {
+    /// IKE proposals, preferred first (the initiator's first one's group goes in its KE).
+    pub ike: Vec<IkeProposal>,
+    /// ESP ciphers, preferred first.
+    pub esp: Vec<Aead>,
+    /// The pre-shared key.
+    pub psk: Vec<u8>,
+    /// Our identity (ID_IPV4_ADDR).
+    pub local_id: Ipv4Addr,
+    /// Our side's traffic (initiator: proposed TSi; responder: what TSr may be narrowed to).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's side (initiator: proposed TSr; responder: what TSi may be narrowed to).
+    pub remote_ts: Vec<TrafficSelector>,
+    /// First retransmission after this long; doubles each time.
+    pub retransmit_ns: u64,
+    /// Retransmissions before giving up.
+    pub retransmit_tries: u32,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("ike", &self.ike)
+            .field("esp", &self.esp)
+            .field("local_id", &self.local_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A child SA's parameters and keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChildSa {
+    pub aead: Aead,
+    /// The SPI the peer sends to us with.
+    pub spi_in: u32,
+    /// The SPI we send with.
+    pub spi_out: u32,
+    /// Key material (cipher key and salt) of each direction.
+    pub key_in: Vec<u8>,
+    pub key_out: Vec<u8>,
+    /// Narrowed traffic selectors: our side and the peer's.
+    pub ts_local: Vec<TrafficSelector>,
+    pub ts_remote: Vec<TrafficSelector>,
+}
+
+impl std::fmt::Debug for ChildSa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildSa")
+            .field("aead", &self.aead)
+            .field("spi_in", &format_args!("{:#010x}", self.spi_in))
+            .field("spi_out", &format_args!("{:#010x}", self.spi_out))
+            .field("ts_local", &self.ts_local)
+            .field("ts_remote", &self.ts_remote)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The IKE SA and its child SA are up.
+    ChildUp(ChildSa),
+    /// Authentication failed (ours was refused, or the peer's did not verify).
+    AuthFailed(String),
+    /// No proposal acceptable to both.
+    NoProposal,
+    /// The peer refused with a notify (type).
+    Refused(u16),
+    /// No answer after every retransmission.
+    Timeout,
+}
+
+/// Datagrams to send and events.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub send: Vec<Vec<u8>>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    InitSent,
+    AuthSent,
+    InitAnswered,
+    Established,
+    Failed,
+}
+
+/// One IKE SA.
+#[derive(Debug)]
+pub struct IkeSa {
+    initiator: bool,
+    state: State,
+    settings: Settings,
+    spi_i: u64,
+    spi_r: u64,
+    chosen: Option<IkeProposal>,
+    nonce_i: Vec<u8>,
+    nonce_r: Vec<u8>,
+    dh: Option<DhPrivate>,
+    keys: Option<IkeKeys>,
+    sk_in: Option<SkKey>,
+    sk_out: Option<SkKey>,
+    init_request: Vec<u8>,
+    init_response: Vec<u8>,
+    child_spi_in: u32,
+    last_sent: Vec<u8>,
+    sent_at_ns: u64,
+    tries: u32,
+    iv_counter: u64,
+    /// The responder's last response and its message ID, for retransmitted requests.
+    cached_response: Option<(u32, Vec<u8>)>,
+}
+
+fn random_bytes(rng: &dyn SecureRandom, n: usize) -> Option<Vec<u8>> {
+    let mut b = vec![0u8; n];
+    rng.fill(&mut b).ok()?;
+    Some(b)
+}
+
+fn random_nonzero_u64(rng: &dyn SecureRandom) -> Option<u64> {
+    loop {
+        let b = random_bytes(rng, 8)?;
+        let v = u64::from_be_bytes(b.try_into().ok()?);
+        if v != 0 {
+            return Some(v);
+        }
+    }
+}
+
+fn random_spi(rng: &dyn SecureRandom) -> Option<u32> {
+    loop {
+        let b = random_bytes(rng, 4)?;
+        let v = u32::from_be_bytes(b.try_into().ok()?);
+        // SPIs 1-255 are reserved (RFC 4303).
+        if v > 255 {
+            return Some(v);
+        }
+    }
+}
+
+fn ike_transforms(p: &IkeProposal) -> Vec<Transform> {
+    let (id, key_len) = p.aead.transform();
+    vec![
+        Transform {
+            kind: transform_type::ENCR,
+            id,
+            key_len,
+        },
+        Transform {
+            kind: transform_type::PRF,
+            id: p.prf.id(),
+            key_len: None,
+        },
+        Transform {
+            kind: transform_type::DH,
+            id: p.group.id(),
+            key_len: None,
+        },
+    ]
+}
+
+fn esp_transforms(aead: Aead) -> Vec<Transform> {
+    let (id, key_len) = aead.transform();
+    vec![
+        Transform {
+            kind: transform_type::ENCR,
+            id,
+            key_len,
+        },
+        Transform {
+            kind: transform_type::ESN,
+            id: 0,
+            key_len: None,
+        },
+    ]
+}
+
+/// Reads an IKE proposal as one of ours, if every transform type has exactly one of ours.
+fn as_ike_proposal(p: &Proposal, ours: &[IkeProposal]) -> Option<IkeProposal> {
+    if p.protocol != protocol::IKE {
+        return None;
+    }
+    let of = |kind| p.transforms.iter().filter(move |t| t.kind == kind);
+    // A proposal may list alternatives per type: take the first combination we also offer.
+    for o in ours {
+        let (id, kl) = o.aead.transform();
+        let encr = of(transform_type::ENCR).any(|t| t.id == id && t.key_len == kl);
+        let prf = of(transform_type::PRF).any(|t| t.id == o.prf.id());
+        let dh = of(transform_type::DH).any(|t| t.id == o.group.id());
+        let no_integ = of(transform_type::INTEG).all(|t| t.id == 0);
+        if encr && prf && dh && no_integ {
+            return Some(*o);
+        }
+    }
+    None
+}
+
+fn as_esp_proposal(p: &Proposal, ours: &[Aead]) -> Option<(Aead, u32)> {
+    if p.protocol != protocol::ESP || p.spi.len() != 4 {
+        return None;
+    }
+    let spi = u32::from_be_bytes(p.spi.clone().try_into().ok()?);
+    let esn_ok = p
+        .transforms
+        .iter()
+        .filter(|t| t.kind == transform_type::ESN)
+        .all(|t| t.id == 0)
+        || p.transforms
+            .iter()
+            .any(|t| t.kind == transform_type::ESN && t.id == 0);
+    if !esn_ok {
+        return None;
+    }
+    ours.iter()
+        .find(|a| {
+            let (id, kl) = a.transform();
+            p.transforms
+                .iter()
+                .any(|t| t.kind == transform_type::ENCR && t.id == id && t.key_len == kl)
+        })
+        .map(|a| (*a, spi))
+}
+
+/// The part of `offered` inside `allowed` (IPv4 ranges: protocol, ports and addresses
+/// intersected pairwise).
+pub fn narrow(offered: &[TrafficSelector], allowed: &[TrafficSelector]) -> Vec<TrafficSelector> {
+    let mut out = Vec::new();
+    for o in offered {
+        for a in allowed {
+            if let (
+                TrafficSelector::Ipv4 {
+                    protocol: po,
+                    start_port: so,
+                    end_port: eo,
+                    start: ao,
+                    end: bo,
+                },
+                TrafficSelector::Ipv4 {
+                    protocol: pa,
+                    start_port: sa,
+                    end_port: ea,
+                    start: aa,
+                    end: ba,
+                },
+            ) = (o, a)
+            {
+                let protocol = match (*po, *pa) {
+                    (0, p) | (p, 0) => p,
+                    (x, y) if x == y => x,
+                    _ => continue,
+                };
+                let (sp, ep) = ((*so).max(*sa), (*eo).min(*ea));
+                let (s, e) = (
+                    u32::from(*ao).max(u32::from(*aa)),
+                    u32::from(*bo).min(u32::from(*ba)),
+                );
+                if sp <= ep && s <= e {
+                    out.push(TrafficSelector::Ipv4 {
+                        protocol,
+                        start_port: sp,
+                        end_port: ep,
+                        start: Ipv4Addr::from(s),
+                        end: Ipv4Addr::from(e),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn id_body(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut b = vec![kind, 0, 0, 0];
+    b.extend_from_slice(data);
+    b
+}
+
+fn notify(kind: u16, data: Vec<u8>) -> Payload {
+    Payload::Notify {
+        protocol: 0,
+        spi: Vec::new(),
+        kind,
+        data,
+    }
+}
+
+fn find_notify(payloads: &[Payload]) -> Option<u16> {
+    payloads.iter().find_map(|p| match p {
+        // Error notifies are below 16384 (status types are above).
+        Payload::Notify { kind, .. } if *kind < 16384 => Some(*kind),
+        _ => None,
+    })
+}
+
+impl IkeSa {
+    /// Starts an IKE SA as initiator: the IKE_SA_INIT request to send.
+    pub fn initiate(
+        settings: Settings,
+        rng: &dyn SecureRandom,
+        now_ns: u64,
+    ) -> Option<(IkeSa, Output)> {
+        let first = *settings.ike.first()?;
+        let dh = DhPrivate::generate(first.group, rng)?;
+        let spi_i = random_nonzero_u64(rng)?;
+        let nonce_i = random_bytes(rng, 32)?;
+        let proposals = settings
+            .ike
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Proposal {
+                number: (i + 1) as u8,
+                protocol: protocol::IKE,
+                spi: Vec::new(),
+                transforms: ike_transforms(p),
+            })
+            .collect();
+        let request = Message {
+            header: Header {
+                spi_i,
+                spi_r: 0,
+                next_payload: 0,
+                exchange: exchange::IKE_SA_INIT,
+                flags: flags::INITIATOR,
+                message_id: 0,
+            },
+            payloads: vec![
+                Payload::Sa(proposals),
+                Payload::Ke {
+                    group: first.group.id(),
+                    data: dh.public().to_vec(),
+                },
+                Payload::Nonce(nonce_i.clone()),
+            ],
+        }
+        .emit();
+        let sa = IkeSa {
+            initiator: true,
+            state: State::InitSent,
+            settings,
+            spi_i,
+            spi_r: 0,
+            chosen: None,
+            nonce_i,
+            nonce_r: Vec::new(),
+            dh: Some(dh),
+            keys: None,
+            sk_in: None,
+            sk_out: None,
+            init_request: request.clone(),
+            init_response: Vec::new(),
+            child_spi_in: random_spi(rng)?,
+            last_sent: request.clone(),
+            sent_at_ns: now_ns,
+            tries: 0,
+            iv_counter: 0,
+            cached_response: None,
+        };
+        Some((
+            sa,
+            Output {
+                send: vec![request],
+                events: Vec::new(),
+            },
+        ))
+    }
+
+    /// Answers an IKE_SA_INIT request as responder. `Err` carries what to send back (a
+    /// refusal, or nothing for a datagram that is not a valid request).
+    pub fn respond(
+        settings: Settings,
+        rng: &dyn SecureRandom,
+        datagram: &[u8],
+        now_ns: u64,
+    ) -> Result<(IkeSa, Output), Output> {
+        let refuse = |h: &Header, kind: u16, data: Vec<u8>| Output {
+            send: vec![Message {
+                header: Header {
+                    spi_r: 0,
+                    flags: flags::RESPONSE,
+                    ..*h
+                },
+                payloads: vec![notify(kind, data)],
+            }
+            .emit()],
+            events: vec![if kind == notify::NO_PROPOSAL_CHOSEN {
+                Event::NoProposal
+            } else {
+                Event::Refused(kind)
+            }],
+        };
+        let Ok(m) = Message::parse(datagram) else {
+            return Err(Output::default());
+        };
+        let h = m.header;
+        if h.exchange != exchange::IKE_SA_INIT
+            || h.flags & flags::RESPONSE != 0
+            || h.flags & flags::INITIATOR == 0
+            || h.message_id != 0
+            || h.spi_r != 0
+            || h.spi_i == 0
+        {
+            return Err(Output::default());
+        }
+        let (
+            Some(Payload::Sa(proposals)),
+            Some(Payload::Ke { group, data }),
+            Some(Payload::Nonce(nonce_i)),
+        ) = (
+            m.find(payload_type::SA),
+            m.find(payload_type::KE),
+            m.find(payload_type::NONCE),
+        )
+        else {
+            return Err(refuse(&h, notify::INVALID_SYNTAX, Vec::new()));
+        };
+        if !(16..=256).contains(&nonce_i.len()) {
+            return Err(refuse(&h, notify::INVALID_SYNTAX, Vec::new()));
+        }
+        let Some((number, chosen)) = proposals
+            .iter()
+            .find_map(|p| as_ike_proposal(p, &settings.ike).map(|c| (p.number, c)))
+        else {
+            return Err(refuse(&h, notify::NO_PROPOSAL_CHOSEN, Vec::new()));
+        };
+        if *group != chosen.group.id() {
+            return Err(refuse(
+                &h,
+                notify::INVALID_KE_PAYLOAD,
+                chosen.group.id().to_be_bytes().to_vec(),
+            ));
+        }
+        let fail = || Err(Output::default());
+        let Some(dh) = DhPrivate::generate(chosen.group, rng) else {
+            return fail();
+        };
+        let public = dh.public().to_vec();
+        let Some(shared) = dh.agree(data) else {
+            return Err(refuse(&h, notify::INVALID_SYNTAX, Vec::new()));
+        };
+        let (Some(spi_r), Some(nonce_r), Some(child_spi_in)) = (
+            random_nonzero_u64(rng),
+            random_bytes(rng, 32),
+            random_spi(rng),
+        ) else {
+            return fail();
+        };
+        let response = Message {
+            header: Header {
+                spi_r,
+                flags: flags::RESPONSE,
+                ..h
+            },
+            payloads: vec![
+                Payload::Sa(vec![Proposal {
+                    number,
+                    protocol: protocol::IKE,
+                    spi: Vec::new(),
+                    transforms: ike_transforms(&chosen),
+                }]),
+                Payload::Ke {
+                    group: chosen.group.id(),
+                    data: public,
+                },
+                Payload::Nonce(nonce_r.clone()),
+            ],
+        }
+        .emit();
+        let keys = ike_keys(
+            chosen.prf,
+            nonce_i,
+            &nonce_r,
+            &shared,
+            h.spi_i,
+            spi_r,
+            chosen.aead.keymat_len(),
+        );
+        let sa = IkeSa {
+            initiator: false,
+            state: State::InitAnswered,
+            sk_in: SkKey::new(chosen.aead, &keys.sk_ei),
+            sk_out: SkKey::new(chosen.aead, &keys.sk_er),
+            keys: Some(keys),
+            settings,
+            spi_i: h.spi_i,
+            spi_r,
+            chosen: Some(chosen),
+            nonce_i: nonce_i.clone(),
+            nonce_r,
+            dh: None,
+            init_request: datagram.to_vec(),
+            init_response: response.clone(),
+            child_spi_in,
+            last_sent: response.clone(),
+            sent_at_ns: now_ns,
+            tries: 0,
+            iv_counter: 0,
+            cached_response: Some((0, response.clone())),
+        };
+        Ok((
+            sa,
+            Output {
+                send: vec![response],
+                events: Vec::new(),
+            },
+        ))
+    }
+
+    /// The SPIs (initiator's, responder's).
+    pub fn spis(&self) -> (u64, u64) {
+        (self.spi_i, self.spi_r)
+    }
+
+    /// Whether the IKE SA is up.
+    pub fn established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Whether the exchange failed for good.
+    pub fn failed(&self) -> bool {
+        self.state == State::Failed
+    }
+
+    fn next_iv(&mut self) -> [u8; 8] {
+        self.iv_counter += 1;
+        self.iv_counter.to_be_bytes()
+    }
+
+    fn header(&self, exchange: u8, message_id: u32, response: bool) -> Header {
+        let mut f = if self.initiator { flags::INITIATOR } else { 0 };
+        if response {
+            f |= flags::RESPONSE;
+        }
+        Header {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            next_payload: 0,
+            exchange,
+            flags: f,
+            message_id,
+        }
+    }
+
+    fn seal(&mut self, header: Header, inner: &[Payload]) -> Option<Vec<u8>> {
+        let iv = self.next_iv();
+        Some(self.sk_out.as_ref()?.seal(&header, inner, iv))
+    }
+
+    /// A datagram for this SA (already matched by SPI by the caller, or not: it is checked).
+    pub fn handle(&mut self, datagram: &[u8], now_ns: u64) -> Output {
+        let Ok(header) = crate::message::parse_header(datagram) else {
+            return Output::default();
+        };
+        if header.spi_i != self.spi_i
+            || (self.spi_r != 0 && header.spi_r != self.spi_r && header.spi_r != 0)
+        {
+            return Output::default();
+        }
+        let is_response = header.flags & flags::RESPONSE != 0;
+        match (self.state, is_response) {
+            (State::InitSent, true)
+                if header.exchange == exchange::IKE_SA_INIT && header.message_id == 0 =>
+            {
+                self.on_init_response(datagram, now_ns)
+            }
+            (State::AuthSent, true)
+                if header.exchange == exchange::IKE_AUTH && header.message_id == 1 =>
+            {
+                self.on_auth_response(datagram)
+            }
+            (State::InitAnswered, false)
+                if header.exchange == exchange::IKE_AUTH && header.message_id == 1 =>
+            {
+                self.on_auth_request(datagram)
+            }
+            (_, false) => match &self.cached_response {
+                // A retransmitted request: the same answer again.
+                Some((id, response)) if *id == header.message_id && !self.initiator => Output {
+                    send: vec![response.clone()],
+                    events: Vec::new(),
+                },
+                _ => Output::default(),
+            },
+            _ => Output::default(),
+        }
+    }
+
+    fn fail(&mut self, event: Event) -> Output {
+        self.state = State::Failed;
+        Output {
+            send: Vec::new(),
+            events: vec![event],
+        }
+    }
+
+    fn on_init_response(&mut self, datagram: &[u8], now_ns: u64) -> Output {
+        let Ok(m) = Message::parse(datagram) else {
+            return Output::default();
+        };
+        if let Some(kind) = find_notify(&m.payloads) {
+            return self.fail(if kind == notify::NO_PROPOSAL_CHOSEN {
+                Event::NoProposal
+            } else {
+                Event::Refused(kind)
+            });
+        }
+        let (
+            Some(Payload::Sa(proposals)),
+            Some(Payload::Ke { group, data }),
+            Some(Payload::Nonce(nonce_r)),
+        ) = (
+            m.find(payload_type::SA),
+            m.find(payload_type::KE),
+            m.find(payload_type::NONCE),
+        )
+        else {
+            return Output::default();
+        };
+        let Some(chosen) = (proposals.len() == 1)
+            .then(|| as_ike_proposal(&proposals[0], &self.settings.ike))
+            .flatten()
+        else {
+            return self.fail(Event::NoProposal);
+        };
+        let Some(dh) = self.dh.take() else {
+            return Output::default();
+        };
+        if dh.group().id() != *group || chosen.group != dh.group() || m.header.spi_r == 0 {
+            return self.fail(Event::Refused(notify::INVALID_KE_PAYLOAD));
+        }
+        let Some(shared) = dh.agree(data) else {
+            return self.fail(Event::Refused(notify::INVALID_SYNTAX));
+        };
+        self.spi_r = m.header.spi_r;
+        self.nonce_r = nonce_r.clone();
+        self.init_response = datagram.to_vec();
+        let keys = ike_keys(
+            chosen.prf,
+            &self.nonce_i,
+            &self.nonce_r,
+            &shared,
+            self.spi_i,
+            self.spi_r,
+            chosen.aead.keymat_len(),
+        );
+        self.sk_out = SkKey::new(chosen.aead, &keys.sk_ei);
+        self.sk_in = SkKey::new(chosen.aead, &keys.sk_er);
+        self.chosen = Some(chosen);
+        let id = Payload::IdI {
+            kind: ID_IPV4_ADDR,
+            data: self.settings.local_id.octets().to_vec(),
+        };
+        let auth = psk_auth(
+            chosen.prf,
+            &self.settings.psk,
+            &self.init_request,
+            &self.nonce_r,
+            &keys.sk_pi,
+            &id_body(ID_IPV4_ADDR, &self.settings.local_id.octets()),
+        );
+        self.keys = Some(keys);
+        let spi = self.child_spi_in.to_be_bytes().to_vec();
+        let esp = self
+            .settings
+            .esp
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Proposal {
+                number: (i + 1) as u8,
+                protocol: protocol::ESP,
+                spi: spi.clone(),
+                transforms: esp_transforms(*a),
+            })
+            .collect();
+        let inner = vec![
+            id,
+            Payload::Auth {
+                method: AUTH_SHARED_KEY,
+                data: auth,
+            },
+            Payload::Sa(esp),
+            Payload::TsI(self.settings.local_ts.clone()),
+            Payload::TsR(self.settings.remote_ts.clone()),
+        ];
+        let header = self.header(exchange::IKE_AUTH, 1, false);
+        let Some(request) = self.seal(header, &inner) else {
+            return self.fail(Event::Refused(notify::INVALID_SYNTAX));
+        };
+        self.state = State::AuthSent;
+        self.last_sent = request.clone();
+        self.sent_at_ns = now_ns;
+        self.tries = 0;
+        Output {
+            send: vec![request],
+            events: Vec::new(),
+        }
+    }
+
+    fn on_auth_response(&mut self, datagram: &[u8]) -> Output {
+        let Some(Ok((_, inner))) = self.sk_in.as_ref().map(|k| k.open(datagram)) else {
+            return Output::default();
+        };
+        if let Some(kind) = find_notify(&inner) {
+            return self.fail(match kind {
+                notify::AUTHENTICATION_FAILED => {
+                    Event::AuthFailed("the peer refused our authentication".into())
+                }
+                notify::NO_PROPOSAL_CHOSEN => Event::NoProposal,
+                k => Event::Refused(k),
+            });
+        }
+        let (Some(chosen), Some(keys)) = (self.chosen, self.keys.as_ref()) else {
+            return Output::default();
+        };
+        let find = |kind: u8| inner.iter().find(|p| p.kind() == kind);
+        let (Some(Payload::IdR { kind, data }), Some(Payload::Auth { data: auth, .. })) =
+            (find(payload_type::IDR), find(payload_type::AUTH))
+        else {
+            return self.fail(Event::Refused(notify::INVALID_SYNTAX));
+        };
+        let expected = psk_auth(
+            chosen.prf,
+            &self.settings.psk,
+            &self.init_response,
+            &self.nonce_i,
+            &keys.sk_pr,
+            &id_body(*kind, data),
+        );
+        if !verify_auth(&expected, auth) {
+            return self.fail(Event::AuthFailed(
+                "the responder's AUTH does not verify with our pre-shared key".into(),
+            ));
+        }
+        let child = match (
+            find(payload_type::SA),
+            find(payload_type::TSI),
+            find(payload_type::TSR),
+        ) {
+            (Some(Payload::Sa(p)), Some(Payload::TsI(tsi)), Some(Payload::TsR(tsr)))
+                if p.len() == 1 =>
+            {
+                let Some((aead, spi_out)) = as_esp_proposal(&p[0], &self.settings.esp) else {
+                    return self.fail(Event::NoProposal);
+                };
+                let (i_to_r, r_to_i) = child_keys(
+                    chosen.prf,
+                    &keys.sk_d,
+                    None,
+                    &self.nonce_i,
+                    &self.nonce_r,
+                    aead.keymat_len(),
+                );
+                ChildSa {
+                    aead,
+                    spi_in: self.child_spi_in,
+                    spi_out,
+                    key_in: r_to_i,
+                    key_out: i_to_r,
+                    ts_local: tsi.clone(),
+                    ts_remote: tsr.clone(),
+                }
+            }
+            _ => return self.fail(Event::Refused(notify::INVALID_SYNTAX)),
+        };
+        self.state = State::Established;
+        Output {
+            send: Vec::new(),
+            events: vec![Event::ChildUp(child)],
+        }
+    }
+
+    fn on_auth_request(&mut self, datagram: &[u8]) -> Output {
+        let Some(Ok((header, inner))) = self.sk_in.as_ref().map(|k| k.open(datagram)) else {
+            return Output::default();
+        };
+        let (Some(chosen), Some(keys)) = (self.chosen, self.keys.as_ref()) else {
+            return Output::default();
+        };
+        let (sk_pi, sk_pr, sk_d) = (keys.sk_pi.clone(), keys.sk_pr.clone(), keys.sk_d.clone());
+        let find = |kind: u8| inner.iter().find(|p| p.kind() == kind);
+        let respond = |sa: &mut IkeSa, payloads: Vec<Payload>, event: Event, state: State| {
+            let h = sa.header(exchange::IKE_AUTH, header.message_id, true);
+            let Some(response) = sa.seal(h, &payloads) else {
+                return Output::default();
+            };
+            sa.cached_response = Some((header.message_id, response.clone()));
+            sa.state = state;
+            Output {
+                send: vec![response],
+                events: vec![event],
+            }
+        };
+        let (Some(Payload::IdI { kind, data }), Some(Payload::Auth { data: auth, .. })) =
+            (find(payload_type::IDI), find(payload_type::AUTH))
+        else {
+            return respond(
+                self,
+                vec![notify(notify::INVALID_SYNTAX, Vec::new())],
+                Event::Refused(notify::INVALID_SYNTAX),
+                State::Failed,
+            );
+        };
+        let expected = psk_auth(
+            chosen.prf,
+            &self.settings.psk,
+            &self.init_request,
+            &self.nonce_r,
+            &sk_pi,
+            &id_body(*kind, data),
+        );
+        if !verify_auth(&expected, auth) {
+            return respond(
+                self,
+                vec![notify(notify::AUTHENTICATION_FAILED, Vec::new())],
+                Event::AuthFailed(
+                    "the initiator's AUTH does not verify with our pre-shared key".into(),
+                ),
+                State::Failed,
+            );
+        }
+        let (Some(Payload::Sa(proposals)), Some(Payload::TsI(tsi)), Some(Payload::TsR(tsr))) = (
+            find(payload_type::SA),
+            find(payload_type::TSI),
+            find(payload_type::TSR),
+        ) else {
+            return respond(
+                self,
+                vec![notify(notify::INVALID_SYNTAX, Vec::new())],
+                Event::Refused(notify::INVALID_SYNTAX),
+                State::Failed,
+            );
+        };
+        let Some((number, (aead, spi_out))) = proposals
+            .iter()
+            .find_map(|p| as_esp_proposal(p, &self.settings.esp).map(|c| (p.number, c)))
+        else {
+            return respond(
+                self,
+                vec![notify(notify::NO_PROPOSAL_CHOSEN, Vec::new())],
+                Event::NoProposal,
+                State::Failed,
+            );
+        };
+        let ts_i = narrow(tsi, &self.settings.remote_ts);
+        let ts_r = narrow(tsr, &self.settings.local_ts);
+        if ts_i.is_empty() || ts_r.is_empty() {
+            return respond(
+                self,
+                vec![notify(notify::TS_UNACCEPTABLE, Vec::new())],
+                Event::Refused(notify::TS_UNACCEPTABLE),
+                State::Failed,
+            );
+        }
+        let id = self.settings.local_id.octets();
+        let our_auth = psk_auth(
+            chosen.prf,
+            &self.settings.psk,
+            &self.init_response,
+            &self.nonce_i,
+            &sk_pr,
+            &id_body(ID_IPV4_ADDR, &id),
+        );
+        let (i_to_r, r_to_i) = child_keys(
+            chosen.prf,
+            &sk_d,
+            None,
+            &self.nonce_i,
+            &self.nonce_r,
+            aead.keymat_len(),
+        );
+        let child = ChildSa {
+            aead,
+            spi_in: self.child_spi_in,
+            spi_out,
+            key_in: i_to_r,
+            key_out: r_to_i,
+            ts_local: ts_r.clone(),
+            ts_remote: ts_i.clone(),
+        };
+        let payloads = vec![
+            Payload::IdR {
+                kind: ID_IPV4_ADDR,
+                data: id.to_vec(),
+            },
+            Payload::Auth {
+                method: AUTH_SHARED_KEY,
+                data: our_auth,
+            },
+            Payload::Sa(vec![Proposal {
+                number,
+                protocol: protocol::ESP,
+                spi: self.child_spi_in.to_be_bytes().to_vec(),
+                transforms: esp_transforms(aead),
+            }]),
+            Payload::TsI(ts_i),
+            Payload::TsR(ts_r),
+        ];
+        respond(self, payloads, Event::ChildUp(child), State::Established)
+    }
+
+    /// Timers: the initiator's retransmissions and final timeout.
+    pub fn tick(&mut self, now_ns: u64) -> Output {
+        if !self.initiator || !matches!(self.state, State::InitSent | State::AuthSent) {
+            return Output::default();
+        }
+        let wait = self
+            .settings
+            .retransmit_ns
+            .saturating_mul(1u64 << self.tries.min(20));
+        if now_ns < self.sent_at_ns.saturating_add(wait) {
+            return Output::default();
+        }
+        if self.tries >= self.settings.retransmit_tries {
+            return self.fail(Event::Timeout);
+        }
+        self.tries += 1;
+        self.sent_at_ns = now_ns;
+        Output {
+            send: vec![self.last_sent.clone()],
+            events: Vec::new(),
+        }
+    }
+
+    /// When [`IkeSa::tick`] next has something to do.
+    pub fn next_timer(&self) -> Option<u64> {
+        (self.initiator && matches!(self.state, State::InitSent | State::AuthSent)).then(|| {
+            self.sent_at_ns.saturating_add(
+                self.settings
+                    .retransmit_ns
+                    .saturating_mul(1u64 << self.tries.min(20)),
+            )
+        })
+    }
+}

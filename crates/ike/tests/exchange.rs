@@ -1,0 +1,237 @@
+//! IKE_SA_INIT and IKE_AUTH between rri's initiator and rri's responder on constructed
+//! exchanges: keys and SPIs that match crosswise, selectors narrowed to policy, a wrong
+//! pre-shared key refused on both sides, no common proposal, retransmission with backoff
+//! and the final timeout, retransmitted requests answered from the cache, and datagrams
+//! that do not belong ignored.
+
+use ike::dh::Group;
+use ike::keys::Prf;
+use ike::message::{Message, Payload, TrafficSelector};
+use ike::sa::{notify, ChildSa, Event, IkeProposal, IkeSa, Output, Settings};
+use ike::sk::Aead;
+use ring::rand::SystemRandom;
+use std::net::Ipv4Addr;
+
+const S: u64 = 1_000_000_000;
+
+fn range(a: [u8; 4], b: [u8; 4]) -> TrafficSelector {
+    TrafficSelector::Ipv4 {
+        protocol: 0,
+        start_port: 0,
+        end_port: 65535,
+        start: Ipv4Addr::from(a),
+        end: Ipv4Addr::from(b),
+    }
+}
+
+fn settings(psk: &str, aead: Aead, group: Group, id: [u8; 4]) -> Settings {
+    Settings {
+        ike: vec![IkeProposal {
+            aead,
+            prf: Prf::HmacSha256,
+            group,
+        }],
+        esp: vec![aead],
+        psk: psk.as_bytes().to_vec(),
+        local_id: Ipv4Addr::from(id),
+        local_ts: vec![range([10, 1, 0, 0], [10, 1, 255, 255])],
+        remote_ts: vec![range([10, 2, 0, 0], [10, 2, 255, 255])],
+        retransmit_ns: S / 2,
+        retransmit_tries: 3,
+    }
+}
+
+/// The responder's view: our side is 10.2/16, the peer's 10.1/16.
+fn responder_settings(psk: &str, aead: Aead, group: Group) -> Settings {
+    let mut s = settings(psk, aead, group, [192, 0, 2, 2]);
+    std::mem::swap(&mut s.local_ts, &mut s.remote_ts);
+    s
+}
+
+fn child(out: &Output) -> Option<ChildSa> {
+    out.events.iter().find_map(|e| match e {
+        Event::ChildUp(c) => Some(c.clone()),
+        _ => None,
+    })
+}
+
+fn run(init: Settings, resp: Settings) -> (IkeSa, Output, Option<IkeSa>, Output) {
+    let rng = SystemRandom::new();
+    let (mut i, out) = IkeSa::initiate(init, &rng, 0).unwrap();
+    let (mut r, rout) = match IkeSa::respond(resp, &rng, &out.send[0], 0) {
+        Ok(x) => x,
+        Err(refusal) => {
+            let iout = i.handle(&refusal.send[0], 0);
+            return (i, iout, None, refusal);
+        }
+    };
+    let iout = i.handle(&rout.send[0], 0);
+    assert_eq!(iout.send.len(), 1, "the IKE_AUTH request");
+    let rout2 = r.handle(&iout.send[0], 0);
+    let iout2 = i.handle(&rout2.send[0], 0);
+    (i, iout2, Some(r), rout2)
+}
+
+#[test]
+fn both_sides_agree_on_every_cipher_and_group() {
+    for aead in [Aead::AesGcm128, Aead::AesGcm256, Aead::ChaCha20Poly1305] {
+        for group in [Group::Curve25519, Group::Ecp256] {
+            let (i, iout, r, rout) = run(
+                settings("secret", aead, group, [192, 0, 2, 1]),
+                responder_settings("secret", aead, group),
+            );
+            let (ci, cr) = (
+                child(&iout).expect("initiator child"),
+                child(&rout).expect("responder child"),
+            );
+            assert!(i.established() && r.unwrap().established());
+            assert_eq!(ci.aead, aead);
+            assert_eq!((ci.spi_out, ci.spi_in), (cr.spi_in, cr.spi_out));
+            assert_eq!(
+                (ci.key_out.clone(), ci.key_in.clone()),
+                (cr.key_in.clone(), cr.key_out.clone())
+            );
+            assert_ne!(ci.key_in, ci.key_out);
+            assert_eq!(ci.key_in.len(), aead.keymat_len());
+            assert_eq!(ci.ts_local, cr.ts_remote);
+            assert_eq!(ci.ts_remote, cr.ts_local);
+        }
+    }
+}
+
+#[test]
+fn selectors_are_narrowed_to_the_responders_policy() {
+    let mut resp = responder_settings("k", Aead::AesGcm128, Group::Curve25519);
+    resp.remote_ts = vec![range([10, 1, 5, 0], [10, 1, 5, 255])];
+    let (_, iout, _, rout) = run(
+        settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 1]),
+        resp,
+    );
+    let ci = child(&iout).unwrap();
+    assert_eq!(ci.ts_local, vec![range([10, 1, 5, 0], [10, 1, 5, 255])]);
+    assert_eq!(child(&rout).unwrap().ts_remote, ci.ts_local);
+
+    let mut resp = responder_settings("k", Aead::AesGcm128, Group::Curve25519);
+    resp.remote_ts = vec![range([172, 16, 0, 0], [172, 16, 0, 255])];
+    let (i, iout, _, rout) = run(
+        settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 1]),
+        resp,
+    );
+    assert_eq!(rout.events, vec![Event::Refused(notify::TS_UNACCEPTABLE)]);
+    assert_eq!(iout.events, vec![Event::Refused(notify::TS_UNACCEPTABLE)]);
+    assert!(i.failed());
+}
+
+#[test]
+fn a_wrong_pre_shared_key_fails_on_both_sides() {
+    let (i, iout, r, rout) = run(
+        settings("right", Aead::AesGcm256, Group::Curve25519, [192, 0, 2, 1]),
+        responder_settings("wrong", Aead::AesGcm256, Group::Curve25519),
+    );
+    assert!(matches!(rout.events.as_slice(), [Event::AuthFailed(_)]));
+    assert!(matches!(iout.events.as_slice(), [Event::AuthFailed(_)]));
+    assert!(i.failed() && r.unwrap().failed());
+}
+
+#[test]
+fn no_common_proposal_is_refused() {
+    let (i, iout, r, rout) = run(
+        settings("k", Aead::AesGcm256, Group::Curve25519, [192, 0, 2, 1]),
+        responder_settings("k", Aead::ChaCha20Poly1305, Group::Curve25519),
+    );
+    assert!(r.is_none());
+    assert_eq!(rout.events, vec![Event::NoProposal]);
+    assert_eq!(iout.events, vec![Event::NoProposal]);
+    assert!(i.failed());
+}
+
+#[test]
+fn a_different_group_is_answered_with_invalid_ke() {
+    let mut init = settings("k", Aead::AesGcm128, Group::Ecp256, [192, 0, 2, 1]);
+    init.ike.push(IkeProposal {
+        aead: Aead::AesGcm128,
+        prf: Prf::HmacSha256,
+        group: Group::Curve25519,
+    });
+    let resp = responder_settings("k", Aead::AesGcm128, Group::Curve25519);
+    let rng = SystemRandom::new();
+    let (_, out) = IkeSa::initiate(init, &rng, 0).unwrap();
+    let refusal = IkeSa::respond(resp, &rng, &out.send[0], 0).unwrap_err();
+    let m = Message::parse(&refusal.send[0]).unwrap();
+    assert_eq!(
+        m.payloads,
+        vec![Payload::Notify {
+            protocol: 0,
+            spi: vec![],
+            kind: notify::INVALID_KE_PAYLOAD,
+            data: 31u16.to_be_bytes().to_vec()
+        }]
+    );
+}
+
+#[test]
+fn the_initiator_retransmits_with_backoff_then_times_out() {
+    let rng = SystemRandom::new();
+    let (mut i, out) = IkeSa::initiate(
+        settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 1]),
+        &rng,
+        0,
+    )
+    .unwrap();
+    let mut sends = vec![0u64];
+    let now = loop {
+        let now = i.next_timer().expect("a timer while waiting");
+        let o = i.tick(now);
+        if o.events == vec![Event::Timeout] {
+            break now;
+        }
+        assert_eq!(o.send, out.send, "the same request again");
+        sends.push(now);
+    };
+    assert_eq!(sends, vec![0, S / 2, S / 2 + S, S / 2 + S + 2 * S]);
+    assert_eq!(now, S / 2 + S + 2 * S + 4 * S);
+    assert!(i.failed());
+    assert_eq!(i.next_timer(), None);
+}
+
+#[test]
+fn a_retransmitted_request_gets_the_same_response_and_strays_are_ignored() {
+    let rng = SystemRandom::new();
+    let (mut i, out) = IkeSa::initiate(
+        settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 1]),
+        &rng,
+        0,
+    )
+    .unwrap();
+    let (mut r, rout) = IkeSa::respond(
+        responder_settings("k", Aead::AesGcm128, Group::Curve25519),
+        &rng,
+        &out.send[0],
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        r.handle(&out.send[0], S).send,
+        rout.send,
+        "IKE_SA_INIT retransmitted"
+    );
+    let iout = i.handle(&rout.send[0], 0);
+    let first = r.handle(&iout.send[0], 0);
+    assert!(child(&first).is_some());
+    let again = r.handle(&iout.send[0], S);
+    assert_eq!(again.send, first.send);
+    assert!(again.events.is_empty(), "no second child SA");
+    // Garbage, truncations and another SA's datagrams change nothing.
+    for n in 0..iout.send[0].len() {
+        assert!(r.handle(&iout.send[0][..n], S).send.is_empty());
+    }
+    let (_, other) = IkeSa::initiate(
+        settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 9]),
+        &rng,
+        0,
+    )
+    .unwrap();
+    assert!(i.handle(&other.send[0], S).send.is_empty());
+    assert!(i.handle(&[0u8; 3], S).events.is_empty());
+    assert!(child(&i.handle(&first.send[0], 0)).is_some());
+}
