@@ -17,10 +17,12 @@ use crate::message::{
 };
 use crate::sk::{Aead, SkKey};
 use ring::rand::SecureRandom;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Notify message types used here.
 pub mod notify {
+    pub const NAT_DETECTION_SOURCE_IP: u16 = 16388;
+    pub const NAT_DETECTION_DESTINATION_IP: u16 = 16389;
     pub const INVALID_SYNTAX: u16 = 7;
     pub const NO_PROPOSAL_CHOSEN: u16 = 14;
     pub const INVALID_KE_PAYLOAD: u16 = 17;
@@ -60,6 +62,12 @@ pub struct Settings {
     pub retransmit_ns: u64,
     /// Retransmissions before giving up.
     pub retransmit_tries: u32,
+    /// Our address and port (500) and the peer's, for NAT detection.
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// Use UDP encapsulation even without a NAT (announced with a source hash that cannot
+    /// match, as strongSwan's `encap = yes` does).
+    pub force_encap: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -86,6 +94,8 @@ pub struct ChildSa {
     /// Narrowed traffic selectors: our side and the peer's.
     pub ts_local: Vec<TrafficSelector>,
     pub ts_remote: Vec<TrafficSelector>,
+    /// ESP inside UDP 4500 (a NAT was detected or encapsulation forced).
+    pub udp_encap: bool,
 }
 
 impl std::fmt::Debug for ChildSa {
@@ -155,6 +165,66 @@ pub struct IkeSa {
     iv_counter: u64,
     /// The responder's last response and its message ID, for retransmitted requests.
     cached_response: Option<(u32, Vec<u8>)>,
+    /// NAT detected (or encapsulation forced): IKE from IKE_AUTH on and ESP use port 4500.
+    nat: bool,
+}
+
+/// SHA-1(SPIi | SPIr | IP | port): the NAT detection hash (RFC 7296 section 2.23).
+pub fn nat_hash(spi_i: u64, spi_r: u64, addr: SocketAddrV4) -> Vec<u8> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(&spi_i.to_be_bytes());
+    ctx.update(&spi_r.to_be_bytes());
+    ctx.update(&addr.ip().octets());
+    ctx.update(&addr.port().to_be_bytes());
+    ctx.finish().as_ref().to_vec()
+}
+
+/// Our two NAT detection notifies; with `force`, a source hash that matches no address.
+fn nat_notifies(
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    force: bool,
+) -> [Payload; 2] {
+    let mut source = nat_hash(spi_i, spi_r, local);
+    if force {
+        source.iter_mut().for_each(|b| *b = !*b);
+    }
+    [
+        notify(notify::NAT_DETECTION_SOURCE_IP, source),
+        notify(
+            notify::NAT_DETECTION_DESTINATION_IP,
+            nat_hash(spi_i, spi_r, remote),
+        ),
+    ]
+}
+
+/// Whether the peer's NAT detection notifies show a NAT between us: its source hash does
+/// not match its address as we see it, or its destination hash does not match ours. `None`
+/// when it sent none (it does not support NAT traversal).
+fn nat_between(
+    payloads: &[Payload],
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+) -> Option<bool> {
+    let mut seen = false;
+    let mut source_match = false;
+    let mut dest_match = true;
+    for p in payloads {
+        if let Payload::Notify { kind, data, .. } = p {
+            if *kind == notify::NAT_DETECTION_SOURCE_IP {
+                seen = true;
+                source_match |= *data == nat_hash(spi_i, spi_r, remote);
+            } else if *kind == notify::NAT_DETECTION_DESTINATION_IP {
+                seen = true;
+                dest_match = *data == nat_hash(spi_i, spi_r, local);
+            }
+        }
+    }
+    seen.then_some(!source_match || !dest_match)
 }
 
 fn random_bytes(rng: &dyn SecureRandom, n: usize) -> Option<Vec<u8>> {
@@ -376,10 +446,20 @@ impl IkeSa {
                     data: dh.public().to_vec(),
                 },
                 Payload::Nonce(nonce_i.clone()),
-            ],
+            ]
+            .into_iter()
+            .chain(nat_notifies(
+                spi_i,
+                0,
+                settings.local,
+                settings.remote,
+                settings.force_encap,
+            ))
+            .collect(),
         }
         .emit();
         let sa = IkeSa {
+            nat: false,
             initiator: true,
             state: State::InitSent,
             settings,
@@ -490,25 +570,38 @@ impl IkeSa {
         ) else {
             return fail();
         };
+        let peer_nat = nat_between(&m.payloads, h.spi_i, 0, settings.local, settings.remote);
+        let mut payloads = vec![
+            Payload::Sa(vec![Proposal {
+                number,
+                protocol: protocol::IKE,
+                spi: Vec::new(),
+                transforms: ike_transforms(&chosen),
+            }]),
+            Payload::Ke {
+                group: chosen.group.id(),
+                data: public,
+            },
+            Payload::Nonce(nonce_r.clone()),
+        ];
+        if peer_nat.is_some() {
+            // The hashes of a response are over SPIi and SPIr as sent (section 2.23).
+            payloads.extend(nat_notifies(
+                h.spi_i,
+                spi_r,
+                settings.local,
+                settings.remote,
+                settings.force_encap,
+            ));
+        }
+        let nat = peer_nat.unwrap_or(false) || (peer_nat.is_some() && settings.force_encap);
         let response = Message {
             header: Header {
                 spi_r,
                 flags: flags::RESPONSE,
                 ..h
             },
-            payloads: vec![
-                Payload::Sa(vec![Proposal {
-                    number,
-                    protocol: protocol::IKE,
-                    spi: Vec::new(),
-                    transforms: ike_transforms(&chosen),
-                }]),
-                Payload::Ke {
-                    group: chosen.group.id(),
-                    data: public,
-                },
-                Payload::Nonce(nonce_r.clone()),
-            ],
+            payloads,
         }
         .emit();
         let keys = ike_keys(
@@ -521,6 +614,7 @@ impl IkeSa {
             chosen.aead.keymat_len(),
         );
         let sa = IkeSa {
+            nat,
             initiator: false,
             state: State::InitAnswered,
             sk_in: SkKey::new(chosen.aead, &keys.sk_ei),
@@ -554,6 +648,12 @@ impl IkeSa {
     /// The SPIs (initiator's, responder's).
     pub fn spis(&self) -> (u64, u64) {
         (self.spi_i, self.spi_r)
+    }
+
+    /// Whether IKE from IKE_AUTH on, and the child's ESP, go over UDP 4500 (with the 4-byte
+    /// non-ESP marker in front of IKE messages there).
+    pub fn nat_traversal(&self) -> bool {
+        self.nat
     }
 
     /// Whether the IKE SA is up.
@@ -677,6 +777,16 @@ impl IkeSa {
             return self.fail(Event::Refused(notify::INVALID_SYNTAX));
         };
         self.spi_r = m.header.spi_r;
+        self.nat = match nat_between(
+            &m.payloads,
+            self.spi_i,
+            self.spi_r,
+            self.settings.local,
+            self.settings.remote,
+        ) {
+            Some(nat) => nat || self.settings.force_encap,
+            None => false,
+        };
         self.nonce_r = nonce_r.clone();
         self.init_response = datagram.to_vec();
         let keys = ike_keys(
@@ -803,6 +913,7 @@ impl IkeSa {
                     key_out: i_to_r,
                     ts_local: tsi.clone(),
                     ts_remote: tsr.clone(),
+                    udp_encap: self.nat,
                 }
             }
             _ => return self.fail(Event::Refused(notify::INVALID_SYNTAX)),
@@ -921,6 +1032,7 @@ impl IkeSa {
             key_out: r_to_i,
             ts_local: ts_r.clone(),
             ts_remote: ts_i.clone(),
+            udp_encap: self.nat,
         };
         let payloads = vec![
             Payload::IdR {

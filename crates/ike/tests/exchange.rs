@@ -38,6 +38,9 @@ fn settings(psk: &str, aead: Aead, group: Group, id: [u8; 4]) -> Settings {
         remote_ts: vec![range([10, 2, 0, 0], [10, 2, 255, 255])],
         retransmit_ns: S / 2,
         retransmit_tries: 3,
+        local: "192.0.2.1:500".parse().unwrap(),
+        remote: "192.0.2.2:500".parse().unwrap(),
+        force_encap: false,
     }
 }
 
@@ -45,6 +48,7 @@ fn settings(psk: &str, aead: Aead, group: Group, id: [u8; 4]) -> Settings {
 fn responder_settings(psk: &str, aead: Aead, group: Group) -> Settings {
     let mut s = settings(psk, aead, group, [192, 0, 2, 2]);
     std::mem::swap(&mut s.local_ts, &mut s.remote_ts);
+    std::mem::swap(&mut s.local, &mut s.remote);
     s
 }
 
@@ -234,4 +238,32 @@ fn a_retransmitted_request_gets_the_same_response_and_strays_are_ignored() {
     assert!(i.handle(&other.send[0], S).send.is_empty());
     assert!(i.handle(&[0u8; 3], S).events.is_empty());
     assert!(child(&i.handle(&first.send[0], 0)).is_some());
+}
+
+#[test]
+fn nat_detection_finds_no_nat_on_a_direct_path_and_floats_when_forced_or_translated() {
+    let (i, iout, r, rout) = run(
+        settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 1]),
+        responder_settings("k", Aead::AesGcm128, Group::Curve25519),
+    );
+    assert!(!i.nat_traversal() && !r.unwrap().nat_traversal());
+    assert!(!child(&iout).unwrap().udp_encap && !child(&rout).unwrap().udp_encap);
+
+    let mut forced = settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 1]);
+    forced.force_encap = true;
+    let (i, iout, r, rout) = run(
+        forced,
+        responder_settings("k", Aead::AesGcm128, Group::Curve25519),
+    );
+    assert!(i.nat_traversal() && r.unwrap().nat_traversal());
+    assert!(child(&iout).unwrap().udp_encap && child(&rout).unwrap().udp_encap);
+
+    // The responder sees the initiator from a translated address.
+    let mut resp = responder_settings("k", Aead::AesGcm128, Group::Curve25519);
+    resp.remote = "203.0.113.7:4500".parse().unwrap();
+    let (i, _, r, _) = run(
+        settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 1]),
+        resp,
+    );
+    assert!(i.nat_traversal() && r.unwrap().nat_traversal());
 }
