@@ -123,6 +123,14 @@ pub enum Event {
     Refused(u16),
     /// No answer after every retransmission.
     Timeout,
+    /// The peer answered a liveness check.
+    Alive,
+    /// An established peer stopped answering (dead peer detection).
+    Dead,
+    /// The IKE SA (and its child) is deleted, by the peer or by us.
+    IkeDeleted,
+    /// The peer deleted the child SA: our SPIs of it.
+    ChildDeleted { spi_in: u32, spi_out: u32 },
 }
 
 /// Datagrams to send and events.
@@ -138,7 +146,15 @@ enum State {
     AuthSent,
     InitAnswered,
     Established,
+    Deleted,
     Failed,
+}
+
+/// A request of ours in flight after the SA is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Liveness,
+    Delete,
 }
 
 /// One IKE SA.
@@ -167,6 +183,13 @@ pub struct IkeSa {
     cached_response: Option<(u32, Vec<u8>)>,
     /// NAT detected (or encapsulation forced): IKE from IKE_AUTH on and ESP use port 4500.
     nat: bool,
+    /// Message ID of our next request, and of the peer's next one.
+    next_request_id: u32,
+    peer_next_id: u32,
+    /// Our request in flight after the SA is up (retransmitted from `last_sent`).
+    pending: Option<(u32, Pending)>,
+    /// The child SA's SPIs (ours in, ours out).
+    child_spis: Option<(u32, u32)>,
 }
 
 /// SHA-1(SPIi | SPIr | IP | port): the NAT detection hash (RFC 7296 section 2.23).
@@ -459,6 +482,10 @@ impl IkeSa {
         }
         .emit();
         let sa = IkeSa {
+            next_request_id: 2,
+            peer_next_id: 0,
+            pending: None,
+            child_spis: None,
             nat: false,
             initiator: true,
             state: State::InitSent,
@@ -614,6 +641,10 @@ impl IkeSa {
             chosen.aead.keymat_len(),
         );
         let sa = IkeSa {
+            next_request_id: 0,
+            peer_next_id: 2,
+            pending: None,
+            child_spis: None,
             nat,
             initiator: false,
             state: State::InitAnswered,
@@ -718,9 +749,21 @@ impl IkeSa {
             {
                 self.on_auth_request(datagram)
             }
+            (State::Established, false)
+                if header.exchange == exchange::INFORMATIONAL
+                    && header.message_id == self.peer_next_id =>
+            {
+                self.on_informational_request(datagram)
+            }
+            (State::Established, true)
+                if header.exchange == exchange::INFORMATIONAL
+                    && self.pending.is_some_and(|(id, _)| id == header.message_id) =>
+            {
+                self.on_informational_response(datagram)
+            }
             (_, false) => match &self.cached_response {
                 // A retransmitted request: the same answer again.
-                Some((id, response)) if *id == header.message_id && !self.initiator => Output {
+                Some((id, response)) if *id == header.message_id => Output {
                     send: vec![response.clone()],
                     events: Vec::new(),
                 },
@@ -919,6 +962,7 @@ impl IkeSa {
             _ => return self.fail(Event::Refused(notify::INVALID_SYNTAX)),
         };
         self.state = State::Established;
+        self.child_spis = Some((child.spi_in, child.spi_out));
         Output {
             send: Vec::new(),
             events: vec![Event::ChildUp(child)],
@@ -1052,23 +1096,32 @@ impl IkeSa {
             Payload::TsI(ts_i),
             Payload::TsR(ts_r),
         ];
+        self.child_spis = Some((child.spi_in, child.spi_out));
         respond(self, payloads, Event::ChildUp(child), State::Established)
     }
 
-    /// Timers: the initiator's retransmissions and final timeout.
+    /// Timers: retransmission of our request in flight (IKE_SA_INIT and IKE_AUTH as
+    /// initiator, INFORMATIONAL once up) and the final timeout: [`Event::Timeout`] while
+    /// connecting, [`Event::Dead`] for an established peer.
     pub fn tick(&mut self, now_ns: u64) -> Output {
-        if !self.initiator || !matches!(self.state, State::InitSent | State::AuthSent) {
+        let Some(at) = self.next_timer() else {
             return Output::default();
-        }
-        let wait = self
-            .settings
-            .retransmit_ns
-            .saturating_mul(1u64 << self.tries.min(20));
-        if now_ns < self.sent_at_ns.saturating_add(wait) {
+        };
+        if now_ns < at {
             return Output::default();
         }
         if self.tries >= self.settings.retransmit_tries {
-            return self.fail(Event::Timeout);
+            return match self.pending.take() {
+                Some((_, Pending::Delete)) => {
+                    self.state = State::Deleted;
+                    Output {
+                        send: Vec::new(),
+                        events: vec![Event::IkeDeleted],
+                    }
+                }
+                Some((_, Pending::Liveness)) => self.fail(Event::Dead),
+                None => self.fail(Event::Timeout),
+            };
         }
         self.tries += 1;
         self.sent_at_ns = now_ns;
@@ -1080,12 +1133,119 @@ impl IkeSa {
 
     /// When [`IkeSa::tick`] next has something to do.
     pub fn next_timer(&self) -> Option<u64> {
-        (self.initiator && matches!(self.state, State::InitSent | State::AuthSent)).then(|| {
+        let waiting = (self.initiator && matches!(self.state, State::InitSent | State::AuthSent))
+            || (self.state == State::Established && self.pending.is_some());
+        waiting.then(|| {
             self.sent_at_ns.saturating_add(
                 self.settings
                     .retransmit_ns
                     .saturating_mul(1u64 << self.tries.min(20)),
             )
         })
+    }
+
+    fn request(&mut self, kind: Pending, payloads: Vec<Payload>, now_ns: u64) -> Output {
+        if self.state != State::Established || self.pending.is_some() {
+            return Output::default();
+        }
+        let id = self.next_request_id;
+        let h = self.header(exchange::INFORMATIONAL, id, false);
+        let Some(request) = self.seal(h, &payloads) else {
+            return Output::default();
+        };
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        self.pending = Some((id, kind));
+        self.last_sent = request.clone();
+        self.sent_at_ns = now_ns;
+        self.tries = 0;
+        Output {
+            send: vec![request],
+            events: Vec::new(),
+        }
+    }
+
+    /// Sends a liveness check (an empty INFORMATIONAL request): [`Event::Alive`] when it is
+    /// answered, [`Event::Dead`] when every retransmission goes unanswered. Nothing while
+    /// another request is in flight.
+    pub fn check_liveness(&mut self, now_ns: u64) -> Output {
+        self.request(Pending::Liveness, Vec::new(), now_ns)
+    }
+
+    /// Deletes the IKE SA (and with it the child): [`Event::IkeDeleted`] when the peer
+    /// answers or gives up answering.
+    pub fn delete(&mut self, now_ns: u64) -> Output {
+        self.request(
+            Pending::Delete,
+            vec![Payload::Delete {
+                protocol: protocol::IKE,
+                spi_size: 0,
+                spis: Vec::new(),
+            }],
+            now_ns,
+        )
+    }
+
+    fn on_informational_request(&mut self, datagram: &[u8]) -> Output {
+        let Some(Ok((header, inner))) = self.sk_in.as_ref().map(|k| k.open(datagram)) else {
+            return Output::default();
+        };
+        let mut events = Vec::new();
+        let mut answer = Vec::new();
+        for p in &inner {
+            if let Payload::Delete {
+                protocol: proto,
+                spis,
+                ..
+            } = p
+            {
+                if *proto == protocol::IKE {
+                    events.push(Event::IkeDeleted);
+                } else if *proto == protocol::ESP {
+                    if let Some((spi_in, spi_out)) = self.child_spis {
+                        // The peer names its inbound SPI, which is our outbound one.
+                        if spis.iter().any(|s| s.as_slice() == spi_out.to_be_bytes()) {
+                            events.push(Event::ChildDeleted { spi_in, spi_out });
+                            answer.push(Payload::Delete {
+                                protocol: protocol::ESP,
+                                spi_size: 4,
+                                spis: vec![spi_in.to_be_bytes().to_vec()],
+                            });
+                            self.child_spis = None;
+                        }
+                    }
+                }
+            }
+        }
+        if events.contains(&Event::IkeDeleted) {
+            answer.clear();
+            self.state = State::Deleted;
+        }
+        let h = self.header(exchange::INFORMATIONAL, header.message_id, true);
+        let Some(response) = self.seal(h, &answer) else {
+            return Output::default();
+        };
+        self.cached_response = Some((header.message_id, response.clone()));
+        self.peer_next_id = self.peer_next_id.wrapping_add(1);
+        Output {
+            send: vec![response],
+            events,
+        }
+    }
+
+    fn on_informational_response(&mut self, datagram: &[u8]) -> Output {
+        let Some(Ok(_)) = self.sk_in.as_ref().map(|k| k.open(datagram)) else {
+            return Output::default();
+        };
+        let event = match self.pending.take() {
+            Some((_, Pending::Delete)) => {
+                self.state = State::Deleted;
+                Event::IkeDeleted
+            }
+            _ => Event::Alive,
+        };
+        Output {
+            send: Vec::new(),
+            events: vec![event],
+        }
     }
 }

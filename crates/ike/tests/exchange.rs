@@ -267,3 +267,77 @@ fn nat_detection_finds_no_nat_on_a_direct_path_and_floats_when_forced_or_transla
     );
     assert!(i.nat_traversal() && r.unwrap().nat_traversal());
 }
+
+/// An established pair (initiator, responder) and the responder's child SA.
+fn established() -> (IkeSa, IkeSa) {
+    let (i, iout, r, rout) = run(
+        settings("k", Aead::AesGcm128, Group::Curve25519, [192, 0, 2, 1]),
+        responder_settings("k", Aead::AesGcm128, Group::Curve25519),
+    );
+    assert!(child(&iout).is_some() && child(&rout).is_some());
+    (i, r.unwrap())
+}
+
+#[test]
+fn liveness_checks_are_answered_both_ways_and_retransmissions_from_the_cache() {
+    let (mut i, mut r) = established();
+    fn exchange(a: &mut IkeSa, b: &mut IkeSa) {
+        for _ in 0..3 {
+            let probe = a.check_liveness(10 * S);
+            assert_eq!(probe.send.len(), 1);
+            assert!(
+                a.check_liveness(10 * S).send.is_empty(),
+                "one request in flight"
+            );
+            let answer = b.handle(&probe.send[0], 10 * S);
+            assert_eq!(answer.send.len(), 1);
+            assert!(answer.events.is_empty());
+            // The same request again (our answer was lost): the same answer, nothing else.
+            assert_eq!(b.handle(&probe.send[0], 11 * S).send, answer.send);
+            assert_eq!(a.handle(&answer.send[0], 10 * S).events, vec![Event::Alive]);
+            assert_eq!(a.next_timer(), None);
+        }
+    }
+    exchange(&mut i, &mut r);
+    exchange(&mut r, &mut i);
+}
+
+#[test]
+fn an_unanswered_liveness_check_declares_the_peer_dead() {
+    let (mut i, _r) = established();
+    let probe = i.check_liveness(100 * S);
+    let mut sent = vec![probe.send[0].clone()];
+    let dead_at = loop {
+        let t = i.next_timer().unwrap();
+        let o = i.tick(t);
+        if o.events == vec![Event::Dead] {
+            break t;
+        }
+        sent.extend(o.send);
+    };
+    assert_eq!(sent.len(), 4, "the probe and three retransmissions");
+    assert!(sent.iter().all(|s| *s == sent[0]));
+    assert_eq!(dead_at, 100 * S + S / 2 + S + 2 * S + 4 * S);
+    assert!(i.failed());
+}
+
+#[test]
+fn deletes_are_answered_and_reported_on_both_sides() {
+    let (mut i, mut r) = established();
+    let del = r.delete(S);
+    let answer = i.handle(&del.send[0], S);
+    assert_eq!(answer.events, vec![Event::IkeDeleted]);
+    assert_eq!(r.handle(&answer.send[0], S).events, vec![Event::IkeDeleted]);
+    assert!(!i.established() && !r.established());
+    // Nothing more is sent or accepted.
+    assert!(i.check_liveness(2 * S).send.is_empty());
+
+    // A delete nobody answers still ends in IkeDeleted after the retransmissions.
+    let (mut i, _r) = established();
+    i.delete(S);
+    let mut events = Vec::new();
+    while let Some(t) = i.next_timer() {
+        events.extend(i.tick(t).events);
+    }
+    assert_eq!(events, vec![Event::IkeDeleted]);
+}

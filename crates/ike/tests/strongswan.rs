@@ -333,6 +333,61 @@ fn echo_through(child: &ChildSa, sockets: &Sockets) {
     assert_eq!(&reply[28..], b"rri through strongSwan");
 }
 
+/// Our liveness check is answered; then charon deletes the IKE SA and we answer that, so that
+/// its `--terminate` completes.
+fn alive_then_deleted_by_charon(charon: &Charon, sa: &mut IkeSa, sockets: &Sockets, to: Ipv4Addr) {
+    let start = Instant::now();
+    let probe = sa.check_liveness(0);
+    sockets.send(sa, &probe, to);
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no answer to the liveness check"
+        );
+        let now = start.elapsed().as_nanos() as u64;
+        let o = match sockets.recv_ike() {
+            Some((d, _)) => sa.handle(&d, now),
+            None => sa.tick(now),
+        };
+        sockets.send(sa, &o, to);
+        if o.events == vec![Event::Alive] {
+            break;
+        }
+        assert!(o.events.is_empty(), "{:?}", o.events);
+    }
+    let mut terminate = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "swanctl --terminate --ike rri --timeout 10 --uri unix://{}/charon.vici",
+                charon.dir.display()
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no delete from charon"
+        );
+        let Some((d, _)) = sockets.recv_ike() else {
+            continue;
+        };
+        let o = sa.handle(&d, start.elapsed().as_nanos() as u64);
+        sockets.send(sa, &o, to);
+        if o.events.contains(&Event::IkeDeleted) {
+            break;
+        }
+    }
+    assert!(
+        terminate.wait().unwrap().success(),
+        "charon's terminate completes: {}",
+        charon.log()
+    );
+}
+
 #[test]
 fn rri_and_strongswan_agree_as_initiator_and_as_responder() {
     let charon = Charon::start();
@@ -369,7 +424,7 @@ fn rri_and_strongswan_agree_as_initiator_and_as_responder() {
             "charon's outbound SPI is our inbound one: {sas}"
         );
         echo_through(&child, &sockets);
-        charon.swanctl_plain("--terminate --ike rri --force --timeout 2");
+        alive_then_deleted_by_charon(&charon, &mut sa, &sockets, THEIRS);
 
         // strongSwan initiates; rri answers.
         let mut initiate = Command::new("sh")
