@@ -28,6 +28,8 @@ pub mod notify {
     pub const INVALID_KE_PAYLOAD: u16 = 17;
     pub const AUTHENTICATION_FAILED: u16 = 24;
     pub const TS_UNACCEPTABLE: u16 = 38;
+    pub const NO_ADDITIONAL_SAS: u16 = 35;
+    pub const REKEY_SA: u16 = 16393;
 }
 
 /// ID type of an IPv4 address.
@@ -131,6 +133,10 @@ pub enum Event {
     IkeDeleted,
     /// The peer deleted the child SA: our SPIs of it.
     ChildDeleted { spi_in: u32, spi_out: u32 },
+    /// A child SA was rekeyed (by either side): the old one's SPIs and the new one. The old
+    /// inbound SA should stay a little while for packets in flight; the new outbound SA
+    /// takes over at once.
+    ChildRekeyed { old: (u32, u32), new: ChildSa },
 }
 
 /// Datagrams to send and events.
@@ -151,10 +157,18 @@ enum State {
 }
 
 /// A request of ours in flight after the SA is up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Pending {
     Liveness,
     Delete,
+    /// Deleting our old child SA after a rekey.
+    DeleteChild,
+    /// Rekeying the child `old` (our SPIs in, out): our new inbound SPI and nonce.
+    RekeyChild {
+        old: (u32, u32),
+        spi_in: u32,
+        nonce: Vec<u8>,
+    },
 }
 
 /// One IKE SA.
@@ -188,8 +202,10 @@ pub struct IkeSa {
     peer_next_id: u32,
     /// Our request in flight after the SA is up (retransmitted from `last_sent`).
     pending: Option<(u32, Pending)>,
-    /// The child SA's SPIs (ours in, ours out).
-    child_spis: Option<(u32, u32)>,
+    /// The child SAs' SPIs (ours in, ours out), newest last.
+    children: Vec<(u32, u32)>,
+    /// The child SA's cipher and selectors, for rekeying.
+    child_template: Option<ChildSa>,
 }
 
 /// SHA-1(SPIi | SPIr | IP | port): the NAT detection hash (RFC 7296 section 2.23).
@@ -485,7 +501,8 @@ impl IkeSa {
             next_request_id: 2,
             peer_next_id: 0,
             pending: None,
-            child_spis: None,
+            children: Vec::new(),
+            child_template: None,
             nat: false,
             initiator: true,
             state: State::InitSent,
@@ -644,7 +661,8 @@ impl IkeSa {
             next_request_id: 0,
             peer_next_id: 2,
             pending: None,
-            child_spis: None,
+            children: Vec::new(),
+            child_template: None,
             nat,
             initiator: false,
             state: State::InitAnswered,
@@ -757,9 +775,27 @@ impl IkeSa {
             }
             (State::Established, true)
                 if header.exchange == exchange::INFORMATIONAL
-                    && self.pending.is_some_and(|(id, _)| id == header.message_id) =>
+                    && self
+                        .pending
+                        .as_ref()
+                        .is_some_and(|(id, _)| *id == header.message_id) =>
             {
                 self.on_informational_response(datagram)
+            }
+            (State::Established, false)
+                if header.exchange == exchange::CREATE_CHILD_SA
+                    && header.message_id == self.peer_next_id =>
+            {
+                self.on_create_child_request(datagram)
+            }
+            (State::Established, true)
+                if header.exchange == exchange::CREATE_CHILD_SA
+                    && self
+                        .pending
+                        .as_ref()
+                        .is_some_and(|(id, _)| *id == header.message_id) =>
+            {
+                self.on_create_child_response(datagram, now_ns)
             }
             (_, false) => match &self.cached_response {
                 // A retransmitted request: the same answer again.
@@ -962,7 +998,8 @@ impl IkeSa {
             _ => return self.fail(Event::Refused(notify::INVALID_SYNTAX)),
         };
         self.state = State::Established;
-        self.child_spis = Some((child.spi_in, child.spi_out));
+        self.children.push((child.spi_in, child.spi_out));
+        self.child_template = Some(child.clone());
         Output {
             send: Vec::new(),
             events: vec![Event::ChildUp(child)],
@@ -1096,7 +1133,8 @@ impl IkeSa {
             Payload::TsI(ts_i),
             Payload::TsR(ts_r),
         ];
-        self.child_spis = Some((child.spi_in, child.spi_out));
+        self.children.push((child.spi_in, child.spi_out));
+        self.child_template = Some(child.clone());
         respond(self, payloads, Event::ChildUp(child), State::Established)
     }
 
@@ -1119,7 +1157,10 @@ impl IkeSa {
                         events: vec![Event::IkeDeleted],
                     }
                 }
-                Some((_, Pending::Liveness)) => self.fail(Event::Dead),
+                Some((
+                    _,
+                    Pending::Liveness | Pending::RekeyChild { .. } | Pending::DeleteChild,
+                )) => self.fail(Event::Dead),
                 None => self.fail(Event::Timeout),
             };
         }
@@ -1149,7 +1190,12 @@ impl IkeSa {
             return Output::default();
         }
         let id = self.next_request_id;
-        let h = self.header(exchange::INFORMATIONAL, id, false);
+        let exchange = if matches!(kind, Pending::RekeyChild { .. }) {
+            exchange::CREATE_CHILD_SA
+        } else {
+            exchange::INFORMATIONAL
+        };
+        let h = self.header(exchange, id, false);
         let Some(request) = self.seal(h, &payloads) else {
             return Output::default();
         };
@@ -1201,17 +1247,24 @@ impl IkeSa {
                 if *proto == protocol::IKE {
                     events.push(Event::IkeDeleted);
                 } else if *proto == protocol::ESP {
-                    if let Some((spi_in, spi_out)) = self.child_spis {
-                        // The peer names its inbound SPI, which is our outbound one.
-                        if spis.iter().any(|s| s.as_slice() == spi_out.to_be_bytes()) {
-                            events.push(Event::ChildDeleted { spi_in, spi_out });
-                            answer.push(Payload::Delete {
-                                protocol: protocol::ESP,
-                                spi_size: 4,
-                                spis: vec![spi_in.to_be_bytes().to_vec()],
-                            });
-                            self.child_spis = None;
-                        }
+                    // The peer names its inbound SPIs, which are our outbound ones.
+                    let gone: Vec<(u32, u32)> = self
+                        .children
+                        .iter()
+                        .copied()
+                        .filter(|(_, out)| spis.iter().any(|s| s.as_slice() == out.to_be_bytes()))
+                        .collect();
+                    if !gone.is_empty() {
+                        self.children.retain(|c| !gone.contains(c));
+                        answer.push(Payload::Delete {
+                            protocol: protocol::ESP,
+                            spi_size: 4,
+                            spis: gone.iter().map(|(i, _)| i.to_be_bytes().to_vec()).collect(),
+                        });
+                        events.extend(
+                            gone.into_iter()
+                                .map(|(spi_in, spi_out)| Event::ChildDeleted { spi_in, spi_out }),
+                        );
                     }
                 }
             }
@@ -1241,11 +1294,213 @@ impl IkeSa {
                 self.state = State::Deleted;
                 Event::IkeDeleted
             }
+            Some((_, Pending::DeleteChild)) => return Output::default(),
             _ => Event::Alive,
         };
         Output {
             send: Vec::new(),
             events: vec![event],
         }
+    }
+
+    /// Rekeys the newest child SA (CREATE_CHILD_SA with REKEY_SA, no PFS): on the answer,
+    /// [`Event::ChildRekeyed`], and the old child is deleted. `rng` draws the new SPI and
+    /// nonce.
+    pub fn rekey_child(&mut self, rng: &dyn SecureRandom, now_ns: u64) -> Output {
+        let (Some(&old), Some(t)) = (self.children.last(), self.child_template.clone()) else {
+            return Output::default();
+        };
+        let (Some(spi_in), Some(nonce)) = (random_spi(rng), random_bytes(rng, 32)) else {
+            return Output::default();
+        };
+        let (ts_i, ts_r) = if self.initiator {
+            (t.ts_local.clone(), t.ts_remote.clone())
+        } else {
+            (t.ts_remote.clone(), t.ts_local.clone())
+        };
+        let payloads = vec![
+            Payload::Notify {
+                protocol: protocol::ESP,
+                spi: old.0.to_be_bytes().to_vec(),
+                kind: notify::REKEY_SA,
+                data: Vec::new(),
+            },
+            Payload::Sa(vec![Proposal {
+                number: 1,
+                protocol: protocol::ESP,
+                spi: spi_in.to_be_bytes().to_vec(),
+                transforms: esp_transforms(t.aead),
+            }]),
+            Payload::Nonce(nonce.clone()),
+            Payload::TsI(ts_i),
+            Payload::TsR(ts_r),
+        ];
+        self.request(Pending::RekeyChild { old, spi_in, nonce }, payloads, now_ns)
+    }
+
+    fn on_create_child_response(&mut self, datagram: &[u8], now_ns: u64) -> Output {
+        let Some(Ok((_, inner))) = self.sk_in.as_ref().map(|k| k.open(datagram)) else {
+            return Output::default();
+        };
+        let Some((_, Pending::RekeyChild { old, spi_in, nonce })) = self.pending.take() else {
+            return Output::default();
+        };
+        let find = |kind: u8| inner.iter().find(|p| p.kind() == kind);
+        let (Some(chosen), Some(keys), Some(t)) =
+            (self.chosen, self.keys.as_ref(), self.child_template.clone())
+        else {
+            return Output::default();
+        };
+        let parsed = match (find(payload_type::SA), find(payload_type::NONCE)) {
+            (Some(Payload::Sa(p)), Some(Payload::Nonce(nr)))
+                if p.len() == 1 && find_notify(&inner).is_none() =>
+            {
+                as_esp_proposal(&p[0], &[t.aead]).map(|(aead, spi_out)| (aead, spi_out, nr.clone()))
+            }
+            _ => None,
+        };
+        let Some((aead, spi_out, nonce_r)) = parsed else {
+            // Refused (NO_ADDITIONAL_SAS, TEMPORARY_FAILURE...): the old child stays.
+            return Output::default();
+        };
+        // We started this exchange: our nonce is Ni and our outbound key comes first.
+        let (i_to_r, r_to_i) = child_keys(
+            chosen.prf,
+            &keys.sk_d,
+            None,
+            &nonce,
+            &nonce_r,
+            aead.keymat_len(),
+        );
+        let new = ChildSa {
+            aead,
+            spi_in,
+            spi_out,
+            key_in: r_to_i,
+            key_out: i_to_r,
+            udp_encap: self.nat,
+            ..t
+        };
+        self.children.push((spi_in, spi_out));
+        self.child_template = Some(new.clone());
+        let mut out = self.request(
+            Pending::DeleteChild,
+            vec![Payload::Delete {
+                protocol: protocol::ESP,
+                spi_size: 4,
+                spis: vec![old.0.to_be_bytes().to_vec()],
+            }],
+            now_ns,
+        );
+        self.children.retain(|c| *c != old);
+        out.events.push(Event::ChildRekeyed { old, new });
+        out
+    }
+
+    fn on_create_child_request(&mut self, datagram: &[u8]) -> Output {
+        let Some(Ok((header, inner))) = self.sk_in.as_ref().map(|k| k.open(datagram)) else {
+            return Output::default();
+        };
+        let (Some(chosen), Some(keys), Some(t)) =
+            (self.chosen, self.keys.as_ref(), self.child_template.clone())
+        else {
+            return Output::default();
+        };
+        let sk_d = keys.sk_d.clone();
+        let find = |kind: u8| inner.iter().find(|p| p.kind() == kind);
+        let rekeyed = inner.iter().find_map(|p| match p {
+            Payload::Notify { kind, spi, .. } if *kind == notify::REKEY_SA && spi.len() == 4 => {
+                let peer_in = u32::from_be_bytes([spi[0], spi[1], spi[2], spi[3]]);
+                self.children
+                    .iter()
+                    .copied()
+                    .find(|(_, out)| *out == peer_in)
+            }
+            _ => None,
+        });
+        let answer = |sa: &mut IkeSa, payloads: Vec<Payload>, events: Vec<Event>| {
+            let h = sa.header(exchange::CREATE_CHILD_SA, header.message_id, true);
+            let Some(response) = sa.seal(h, &payloads) else {
+                return Output::default();
+            };
+            sa.cached_response = Some((header.message_id, response.clone()));
+            sa.peer_next_id = sa.peer_next_id.wrapping_add(1);
+            Output {
+                send: vec![response],
+                events,
+            }
+        };
+        let (Some(old), Some(Payload::Sa(proposals)), Some(Payload::Nonce(nonce_i)), None) = (
+            rekeyed,
+            find(payload_type::SA),
+            find(payload_type::NONCE),
+            find(payload_type::KE),
+        ) else {
+            // New child SAs beyond the first, IKE SA rekeying and PFS are not offered yet.
+            return answer(
+                self,
+                vec![notify(notify::NO_ADDITIONAL_SAS, Vec::new())],
+                Vec::new(),
+            );
+        };
+        let Some((number, (aead, spi_out))) = proposals
+            .iter()
+            .find_map(|p| as_esp_proposal(p, &self.settings.esp).map(|c| (p.number, c)))
+        else {
+            return answer(
+                self,
+                vec![notify(notify::NO_PROPOSAL_CHOSEN, Vec::new())],
+                Vec::new(),
+            );
+        };
+        let mut nonce_r = vec![0u8; 32];
+        let mut spi_bytes = [0u8; 4];
+        let rng = ring::rand::SystemRandom::new();
+        if rng.fill(&mut nonce_r).is_err() || rng.fill(&mut spi_bytes).is_err() {
+            return Output::default();
+        }
+        let spi_in = u32::from_be_bytes(spi_bytes).max(256);
+        // The peer started this exchange: its nonce is Ni and its outbound key comes first.
+        let (i_to_r, r_to_i) = child_keys(
+            chosen.prf,
+            &sk_d,
+            None,
+            nonce_i,
+            &nonce_r,
+            aead.keymat_len(),
+        );
+        let new = ChildSa {
+            aead,
+            spi_in,
+            spi_out,
+            key_in: i_to_r,
+            key_out: r_to_i,
+            udp_encap: self.nat,
+            ..t.clone()
+        };
+        let (ts_i, ts_r) = match (find(payload_type::TSI), find(payload_type::TSR)) {
+            (Some(Payload::TsI(a)), Some(Payload::TsR(b))) => (a.clone(), b.clone()),
+            _ => {
+                return answer(
+                    self,
+                    vec![notify(notify::INVALID_SYNTAX, Vec::new())],
+                    Vec::new(),
+                )
+            }
+        };
+        self.children.push((spi_in, spi_out));
+        self.child_template = Some(new.clone());
+        let payloads = vec![
+            Payload::Sa(vec![Proposal {
+                number,
+                protocol: protocol::ESP,
+                spi: spi_in.to_be_bytes().to_vec(),
+                transforms: esp_transforms(aead),
+            }]),
+            Payload::Nonce(nonce_r),
+            Payload::TsI(ts_i),
+            Payload::TsR(ts_r),
+        ];
+        answer(self, payloads, vec![Event::ChildRekeyed { old, new }])
     }
 }

@@ -341,3 +341,49 @@ fn deletes_are_answered_and_reported_on_both_sides() {
     }
     assert_eq!(events, vec![Event::IkeDeleted]);
 }
+
+fn rekeyed(out: &Output) -> Option<((u32, u32), ChildSa)> {
+    out.events.iter().find_map(|e| match e {
+        Event::ChildRekeyed { old, new } => Some((*old, new.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn either_side_rekeys_the_child_and_the_old_one_is_deleted() {
+    let (mut i, mut r) = established();
+    let rng = SystemRandom::new();
+    for round in 0..4 {
+        // Alternate who starts the rekey.
+        let (a, b) = if round % 2 == 0 {
+            (&mut i, &mut r)
+        } else {
+            (&mut r, &mut i)
+        };
+        let req = a.rekey_child(&rng, S);
+        assert_eq!(req.send.len(), 1);
+        let resp = b.handle(&req.send[0], S);
+        let (b_old, b_new) = rekeyed(&resp).expect("the responder reports the rekey");
+        let after = a.handle(&resp.send[0], S);
+        let (a_old, a_new) = rekeyed(&after).expect("the initiator reports the rekey");
+        assert_eq!((a_old.0, a_old.1), (b_old.1, b_old.0), "the same old child");
+        assert_eq!((a_new.spi_in, a_new.spi_out), (b_new.spi_out, b_new.spi_in));
+        assert_eq!(
+            (a_new.key_in.clone(), a_new.key_out.clone()),
+            (b_new.key_out.clone(), b_new.key_in.clone())
+        );
+        assert_ne!(a_new.spi_in, a_old.0);
+        // The initiator of the rekey deletes the old child; the peer reports and answers.
+        assert_eq!(after.send.len(), 1);
+        let del = b.handle(&after.send[0], S);
+        assert_eq!(
+            del.events,
+            vec![Event::ChildDeleted {
+                spi_in: b_old.0,
+                spi_out: b_old.1
+            }]
+        );
+        assert!(a.handle(&del.send[0], S).events.is_empty());
+        assert_eq!(a.next_timer(), None, "nothing left in flight");
+    }
+}

@@ -333,6 +333,97 @@ fn echo_through(child: &ChildSa, sockets: &Sockets) {
     assert_eq!(&reply[28..], b"rri through strongSwan");
 }
 
+/// Runs the exchange until an event satisfies `done`; returns the events seen.
+fn pump(
+    sa: &mut IkeSa,
+    sockets: &Sockets,
+    to: Ipv4Addr,
+    what: &str,
+    done: impl Fn(&Event) -> bool,
+) -> Vec<Event> {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{what}: only {seen:?}"
+        );
+        let now = start.elapsed().as_nanos() as u64;
+        let o = match sockets.recv_ike() {
+            Some((d, _)) => sa.handle(&d, now),
+            None => sa.tick(now),
+        };
+        sockets.send(sa, &o, to);
+        let finished = o.events.iter().any(&done);
+        seen.extend(o.events);
+        if finished {
+            return seen;
+        }
+    }
+}
+
+/// charon rekeys the child (and deletes the old one), then we rekey it (and delete the old
+/// one); after each, an echo goes through the new child SA.
+fn rekeys_both_ways(charon: &Charon, sa: &mut IkeSa, sockets: &Sockets, rng: &SystemRandom) {
+    let mut rekey = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "swanctl --rekey --child net --uri unix://{}/charon.vici",
+                charon.dir.display()
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = pump(sa, sockets, THEIRS, "charon's rekey", |e| {
+        matches!(e, Event::ChildDeleted { .. })
+    });
+    let _ = rekey.wait();
+    let new = seen
+        .iter()
+        .find_map(|e| match e {
+            Event::ChildRekeyed { new, .. } => Some(new.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no rekey in {seen:?}: {}", charon.log()));
+    echo_through(&new, sockets);
+
+    let o = sa.rekey_child(rng, 0);
+    sockets.send(sa, &o, THEIRS);
+    let seen = pump(sa, sockets, THEIRS, "our rekey", |e| {
+        matches!(e, Event::ChildRekeyed { .. })
+    });
+    let Some(Event::ChildRekeyed { new, .. }) = seen.last() else {
+        unreachable!()
+    };
+    let new = new.clone();
+    // Let our delete of the old child be answered before the echo.
+    pump_briefly(sa, sockets);
+    echo_through(&new, sockets);
+    let sas = charon.swanctl_plain("--list-sas");
+    assert!(
+        sas.contains(&format!("{:08x}", new.spi_in)),
+        "charon uses the new child: {sas}"
+    );
+    assert_eq!(
+        sas.matches("INSTALLED").count(),
+        1,
+        "the old child is gone: {sas}"
+    );
+}
+
+fn pump_briefly(sa: &mut IkeSa, sockets: &Sockets) {
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        if let Some((d, _)) = sockets.recv_ike() {
+            let o = sa.handle(&d, 0);
+            sockets.send(sa, &o, THEIRS);
+        }
+    }
+}
+
 /// Our liveness check is answered; then charon deletes the IKE SA and we answer that, so that
 /// its `--terminate` completes.
 fn alive_then_deleted_by_charon(charon: &Charon, sa: &mut IkeSa, sockets: &Sockets, to: Ipv4Addr) {
@@ -424,6 +515,7 @@ fn rri_and_strongswan_agree_as_initiator_and_as_responder() {
             "charon's outbound SPI is our inbound one: {sas}"
         );
         echo_through(&child, &sockets);
+        rekeys_both_ways(&charon, &mut sa, &sockets, &rng);
         alive_then_deleted_by_charon(&charon, &mut sa, &sockets, THEIRS);
 
         // strongSwan initiates; rri answers.
