@@ -751,6 +751,10 @@ impl IkeSa {
             return Output::default();
         }
         let is_response = header.flags & flags::RESPONSE != 0;
+        let answers_pending = self
+            .pending
+            .as_ref()
+            .is_some_and(|(id, _)| *id == header.message_id);
         match (self.state, is_response) {
             (State::InitSent, true)
                 if header.exchange == exchange::IKE_SA_INIT && header.message_id == 0 =>
@@ -767,36 +771,18 @@ impl IkeSa {
             {
                 self.on_auth_request(datagram)
             }
-            (State::Established, false)
-                if header.exchange == exchange::INFORMATIONAL
-                    && header.message_id == self.peer_next_id =>
-            {
-                self.on_informational_request(datagram)
+            (State::Established, false) if header.message_id == self.peer_next_id => {
+                match header.exchange {
+                    exchange::INFORMATIONAL => self.on_informational_request(datagram),
+                    exchange::CREATE_CHILD_SA => self.on_create_child_request(datagram),
+                    _ => Output::default(),
+                }
             }
-            (State::Established, true)
-                if header.exchange == exchange::INFORMATIONAL
-                    && self
-                        .pending
-                        .as_ref()
-                        .is_some_and(|(id, _)| *id == header.message_id) =>
-            {
-                self.on_informational_response(datagram)
-            }
-            (State::Established, false)
-                if header.exchange == exchange::CREATE_CHILD_SA
-                    && header.message_id == self.peer_next_id =>
-            {
-                self.on_create_child_request(datagram)
-            }
-            (State::Established, true)
-                if header.exchange == exchange::CREATE_CHILD_SA
-                    && self
-                        .pending
-                        .as_ref()
-                        .is_some_and(|(id, _)| *id == header.message_id) =>
-            {
-                self.on_create_child_response(datagram, now_ns)
-            }
+            (State::Established, true) if answers_pending => match header.exchange {
+                exchange::INFORMATIONAL => self.on_informational_response(datagram),
+                exchange::CREATE_CHILD_SA => self.on_create_child_response(datagram, now_ns),
+                _ => Output::default(),
+            },
             (_, false) => match &self.cached_response {
                 // A retransmitted request: the same answer again.
                 Some((id, response)) if *id == header.message_id => Output {
