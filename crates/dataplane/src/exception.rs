@@ -19,12 +19,13 @@ use crate::policy::{Policy, PolicyHandle};
 use dpdk::{Mbuf, MbufBurst, Mempool, TxQueue};
 use pktbuf::PacketBuf;
 use rustc_hash::FxHashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use wire::arp::{self, Arp};
 use wire::ether::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4};
 use wire::icmp;
 use wire::ipv4::{self, Ipv4Packet};
+use wire::udp;
 
 /// The least time between two ARP requests for one neighbour.
 pub const RESOLVE_INTERVAL_NS: u64 = 1_000_000_000;
@@ -204,6 +205,8 @@ pub struct ExceptionStats {
     pub neighbours_learned: u64,
     pub echo_replies: u64,
     pub time_exceeded: u64,
+    /// Frames handed to a transmit queue.
+    pub sent: u64,
     pub dropped: u64,
 }
 
@@ -325,6 +328,56 @@ impl ExceptionPath {
         self.stats.neighbours_learned += 1;
     }
 
+    /// Sends a UDP datagram we originate (IKE) from `src` to `dst`, routed like any packet
+    /// of ours in the VRF of the port that owns `src`. False when it could not be sent (no
+    /// mbuf, too large, no route, no port).
+    pub fn send_datagram(
+        &mut self,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: &[u8],
+        now_ns: u64,
+    ) -> bool {
+        let policy = self.policy.load_full();
+        let Some(in_port) = policy.ports.iter().enumerate().find_map(|(i, p)| {
+            let owns = p.as_ref()?.addresses.iter().any(|(a, _)| *a == *src.ip());
+            owns.then_some(i as u16)
+        }) else {
+            self.stats.dropped += 1;
+            return false;
+        };
+        let Some(mut mbuf) = self.pool.alloc() else {
+            self.stats.dropped += 1;
+            return false;
+        };
+        let udp_len = udp::HEADER_LEN + payload.len();
+        let Ok(payload_len) = u16::try_from(udp_len) else {
+            self.stats.dropped += 1;
+            return false;
+        };
+        let Ok(out) = mbuf.append(ipv4::HEADER_LEN + udp_len) else {
+            self.stats.dropped += 1;
+            return false;
+        };
+        ipv4::Ipv4Repr {
+            src: *src.ip(),
+            dst: *dst.ip(),
+            protocol: ipv4::proto::UDP,
+            tos: 0,
+            ident: 0,
+            dont_fragment: false,
+            ttl: 64,
+            payload_len,
+        }
+        .emit(&mut out[..]);
+        let at = ipv4::HEADER_LEN;
+        udp::emit_header(&mut out[at..], src.port(), dst.port(), payload.len());
+        out[at + udp::HEADER_LEN..].copy_from_slice(payload);
+        let before = self.stats.dropped;
+        self.route_and_send(&policy, in_port, mbuf, now_ns);
+        self.stats.dropped == before
+    }
+
     fn route_and_send(&mut self, policy: &Policy, in_port: u16, mut mbuf: Mbuf, now_ns: u64) {
         let fib = self.fib.load();
         let vrf = policy.port(in_port).map_or(0, |p| p.vrf);
@@ -355,6 +408,8 @@ impl ExceptionPath {
         let _ = burst.push(mbuf);
         if queue.tx_burst_or_free(&mut burst) == 0 {
             self.stats.dropped += 1;
+        } else {
+            self.stats.sent += 1;
         }
     }
 }

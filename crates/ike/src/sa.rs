@@ -70,6 +70,11 @@ pub struct Settings {
     /// Use UDP encapsulation even without a NAT (announced with a source hash that cannot
     /// match, as strongSwan's `encap = yes` does).
     pub force_encap: bool,
+    /// Liveness checks (dead peer detection) are retried at this fixed spacing, as IOS's
+    /// `dpd INTERVAL RETRY` does, instead of the exponential backoff; `None` uses the backoff.
+    pub liveness_retry_ns: Option<u64>,
+    /// Liveness retries before the peer is declared dead (IOS sends five).
+    pub liveness_tries: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -1134,7 +1139,7 @@ impl IkeSa {
         if now_ns < at {
             return Output::default();
         }
-        if self.tries >= self.settings.retransmit_tries {
+        if self.tries >= self.retry_limit() {
             return match self.pending.take() {
                 Some((_, Pending::Delete)) => {
                     self.state = State::Deleted;
@@ -1158,10 +1163,24 @@ impl IkeSa {
         }
     }
 
+    fn liveness_pending(&self) -> bool {
+        matches!(self.pending, Some((_, Pending::Liveness)))
+    }
+
+    fn retry_limit(&self) -> u32 {
+        match self.settings.liveness_retry_ns {
+            Some(_) if self.liveness_pending() => self.settings.liveness_tries,
+            _ => self.settings.retransmit_tries,
+        }
+    }
+
     /// When [`IkeSa::tick`] next has something to do.
     pub fn next_timer(&self) -> Option<u64> {
         let waiting = (self.initiator && matches!(self.state, State::InitSent | State::AuthSent))
             || (self.state == State::Established && self.pending.is_some());
+        if let (true, Some(spacing)) = (self.liveness_pending(), self.settings.liveness_retry_ns) {
+            return Some(self.sent_at_ns.saturating_add(spacing));
+        }
         waiting.then(|| {
             self.sent_at_ns.saturating_add(
                 self.settings

@@ -41,6 +41,8 @@ fn settings(psk: &str, aead: Aead, group: Group, id: [u8; 4]) -> Settings {
         local: "192.0.2.1:500".parse().unwrap(),
         remote: "192.0.2.2:500".parse().unwrap(),
         force_encap: false,
+        liveness_retry_ns: None,
+        liveness_tries: 0,
     }
 }
 

@@ -177,6 +177,8 @@ fn settings(aead: Aead) -> Settings {
         local: SocketAddrV4::new(OURS, 500),
         remote: SocketAddrV4::new(THEIRS, 500),
         force_encap: false,
+        liveness_retry_ns: None,
+        liveness_tries: 0,
     }
 }
 

@@ -166,6 +166,9 @@ pub enum Outcome {
     AuthFailure,
     /// Dead peer detection declared an established peer dead.
     Dead,
+    /// The tunnel went away without a failure (the peer deleted it, or it was cleared): the
+    /// next connection starts over, at the default peer when there is one.
+    Down,
 }
 
 /// Why a peer stopped being used (or was never reached).
@@ -578,6 +581,24 @@ impl EntryPeers {
                 }];
                 actions.extend(self.start(now_ns));
                 actions
+            }
+            (Phase::Up { peer, addr: a, .. }, Outcome::Down) if a == addr => {
+                self.phase = Phase::Idle;
+                self.demand_until_ns = 0;
+                let from = self.peers[peer].spec.name.to_string();
+                if self.has_default() {
+                    self.current = 0;
+                    self.addr_index = 0;
+                    self.detour_return = None;
+                }
+                self.decide(
+                    now_ns,
+                    format!(
+                        "tunnel with {from} at {addr} deleted: next connection to {}",
+                        self.peers[self.current].spec.name
+                    ),
+                );
+                Vec::new()
             }
             _ => {
                 tracing::debug!(target: "rri::peer", entry = %self.label, %addr, ?outcome, phase = ?self.phase, "result ignored: no attempt or tunnel with that address");

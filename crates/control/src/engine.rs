@@ -1,0 +1,720 @@
+//! The key engine: every IKE SA of the gateway, sans-IO. It takes IKE datagrams (with the
+//! addresses they came from and to), connection requests from the peer manager, and the
+//! passing of time; it returns datagrams to send, SA changes for the data plane and RRI,
+//! and outcomes for the peer manager.
+//!
+//! * Initiator: [`KeyEngine::initiate`] for a static `ipsec-isakmp` entry and the peer the
+//!   peer manager chose, with the entry's crypto ACL as proposed selectors.
+//! * Responder: an IKE_SA_INIT on an address whose interface carries a crypto map is
+//!   answered for the static entry that names the peer, else for the first dynamic map
+//!   entry with a key for it; selectors are narrowed to what that entry permits.
+//! * Rekeying: each child SA is rekeyed before its lifetime ends (the IKE SA's initiator at
+//!   85 % of it, the responder at 95 %, so that the two rarely collide); the new SA is
+//!   reported as [`Change::Rekeyed`] so that the data plane switches outbound at once and
+//!   keeps the old inbound SA a while.
+//! * Dead peer detection as configured (`dpd INTERVAL RETRY periodic|on-demand`): a liveness
+//!   check when an interval passes without inbound traffic (periodic) or with outbound but
+//!   no inbound traffic (on demand), retried every RETRY seconds, five times.
+//! * Bounds: at most [`Limits::max_sessions`] IKE SAs and [`Limits::max_half_open`] that are
+//!   not yet established as responder; IKE_SA_INITs beyond them are dropped and counted.
+//!   Every datagram that is not for a known SA and is not a new IKE_SA_INIT is counted and
+//!   dropped.
+
+use crate::ikeconf::{self, EntryIke, ResponderMatch};
+use config::model::CryptoMapKind;
+use config::Config;
+use ike::message::{exchange, flags, parse_header};
+use ike::sa::{ChildSa, Event, IkeSa, Output, Settings};
+use peer::manager::EntryKey;
+use peer::Outcome;
+use ring::rand::SystemRandom;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+pub use rib::rri::SaId;
+
+const IKE_PORT: u16 = 500;
+const NAT_T_PORT: u16 = 4500;
+
+/// Which configuration an IKE SA serves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub map: String,
+    pub seq: u32,
+    /// The dynamic map entry, for sessions of `ipsec-isakmp dynamic` entries.
+    pub dynamic_seq: Option<u32>,
+}
+
+impl Origin {
+    /// The crypto map entry, as the peer manager names it.
+    pub fn entry(&self) -> EntryKey {
+        (self.map.clone(), self.seq)
+    }
+}
+
+/// A datagram to send (from port 4500 with the non-ESP marker in front once NAT traversal
+/// is in use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub from: SocketAddrV4,
+    pub to: SocketAddrV4,
+    pub payload: Vec<u8>,
+}
+
+/// A child SA as the data plane installs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub id: SaId,
+    pub origin: Origin,
+    pub local: Ipv4Addr,
+    pub peer: Ipv4Addr,
+    pub child: ChildSa,
+    pub lifetime_s: u64,
+    pub lifetime_kb: Option<u64>,
+}
+
+/// What changes in the data plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Install both directions; outbound takes over the entry's traffic.
+    Up(Installed),
+    /// `new` replaces `old`: outbound switches now, the old inbound stays a while.
+    Rekeyed { old: SaId, new: Installed },
+    /// Remove both directions (and the routes RRI made for it).
+    Down(SaId),
+}
+
+/// Everything one call produced.
+#[derive(Debug, Default)]
+pub struct EngineOutput {
+    pub transmit: Vec<Transmit>,
+    pub changes: Vec<Change>,
+    /// For the peer manager: (entry, peer, outcome).
+    pub outcomes: Vec<(EntryKey, Ipv4Addr, Outcome)>,
+}
+
+/// Bounds on state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_sessions: usize,
+    pub max_half_open: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 10_000,
+            max_half_open: 256,
+        }
+    }
+}
+
+/// Counts of what the engine refused or could not use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub datagrams: u64,
+    pub malformed: u64,
+    pub unknown_spi: u64,
+    pub half_open_refused: u64,
+    pub no_matching_entry: u64,
+    pub initiated: u64,
+    pub responded: u64,
+}
+
+/// Traffic counters of a child SA: (inbound packets, outbound packets).
+pub type TrafficOf<'a> = &'a dyn Fn(SaId) -> Option<(u64, u64)>;
+
+#[derive(Debug)]
+struct Child {
+    id: SaId,
+    spi_in: u32,
+    spi_out: u32,
+    rekey_at_ns: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Session {
+    sa: IkeSa,
+    origin: Origin,
+    local: Ipv4Addr,
+    peer: Ipv4Addr,
+    ike: EntryIke,
+    initiator: bool,
+    children: Vec<Child>,
+    reported_up: bool,
+    /// Deleting on request: no further outcomes.
+    closing: bool,
+    gone: bool,
+    next_dpd_ns: Option<u64>,
+    /// Traffic seen at the last liveness decision.
+    dpd_traffic: (u64, u64),
+}
+
+/// The key engine.
+#[derive(Debug)]
+pub struct KeyEngine {
+    config: Arc<Config>,
+    proposals: Vec<ike::sa::IkeProposal>,
+    sessions: Vec<Session>,
+    rng: SystemRandom,
+    next_sa: u64,
+    pub limits: Limits,
+    pub stats: EngineStats,
+    /// IKE request retransmission: first after this long, doubling, this many times.
+    pub retransmit_ns: u64,
+    pub retransmit_tries: u32,
+}
+
+impl KeyEngine {
+    pub fn new(config: Arc<Config>) -> Self {
+        KeyEngine {
+            proposals: ikeconf::ike_proposals(&config),
+            config,
+            sessions: Vec::new(),
+            rng: SystemRandom::new(),
+            next_sa: 1,
+            limits: Limits::default(),
+            stats: EngineStats::default(),
+            retransmit_ns: 500_000_000,
+            retransmit_tries: 3,
+        }
+    }
+
+    /// Takes a new configuration for sessions started from now on.
+    pub fn set_config(&mut self, config: Arc<Config>) {
+        self.proposals = ikeconf::ike_proposals(&config);
+        self.config = config;
+    }
+
+    fn settings(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        ike: &EntryIke,
+        psk: Vec<u8>,
+    ) -> Settings {
+        Settings {
+            ike: self.proposals.clone(),
+            esp: ike.esp.clone(),
+            psk,
+            local_id: *local.ip(),
+            local_ts: ike.local_ts.clone(),
+            remote_ts: ike.remote_ts.clone(),
+            retransmit_ns: self.retransmit_ns,
+            retransmit_tries: self.retransmit_tries,
+            local,
+            remote,
+            force_encap: false,
+            liveness_retry_ns: ike.dpd.map(|d| d.retry_ns),
+            liveness_tries: ikeconf::DPD_RETRIES,
+        }
+    }
+
+    /// The address a crypto map's IKE runs from: `local-address IF`, else the first
+    /// interface it is applied to.
+    fn map_local_address(&self, map: &str) -> Option<Ipv4Addr> {
+        let cfg = &self.config;
+        let named = cfg
+            .crypto_maps
+            .get(map)?
+            .local_address
+            .as_ref()
+            .map(|i| i.value.clone());
+        cfg.interfaces
+            .iter()
+            .find(|i| match &named {
+                Some(n) => i.name.value == *n,
+                None => i.crypto_map.as_ref().is_some_and(|m| m.value.name == map),
+            })
+            .and_then(|i| i.address.as_ref())
+            .map(|a| a.value.addr)
+    }
+
+    /// Starts an IKE SA for a static `ipsec-isakmp` entry to `peer` (the peer manager's
+    /// choice). Nothing happens when one is already up or being set up; a missing key or
+    /// transform is an authentication failure of the attempt, so the manager moves on.
+    pub fn initiate(&mut self, entry: &EntryKey, peer: Ipv4Addr, now_ns: u64) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        if self
+            .sessions
+            .iter()
+            .any(|s| !s.gone && !s.closing && s.origin.entry() == *entry && s.peer == peer)
+        {
+            return out;
+        }
+        let body = self
+            .config
+            .crypto_maps
+            .get(&entry.0)
+            .and_then(|m| m.entries.get(&entry.1))
+            .filter(|e| e.kind == CryptoMapKind::Isakmp)
+            .map(|e| e.body.clone());
+        let local = self.map_local_address(&entry.0);
+        let (Some(body), Some(local)) = (body, local) else {
+            tracing::warn!(target: "rri::ike", map = %entry.0, seq = entry.1, "no ipsec-isakmp entry or local address to connect from");
+            return out;
+        };
+        let ike = ikeconf::entry_ike(&self.config, &body);
+        let psk = ikeconf::psk(&self.config, ike.profile.as_deref(), peer);
+        let (Some(psk), false) = (psk, ike.esp.is_empty()) else {
+            tracing::warn!(target: "rri::ike", map = %entry.0, seq = entry.1, %peer, "no pre-shared key for the peer, or no AEAD transform set");
+            out.outcomes
+                .push((entry.clone(), peer, Outcome::AuthFailure));
+            return out;
+        };
+        if self.sessions.len() >= self.limits.max_sessions {
+            out.outcomes.push((entry.clone(), peer, Outcome::Timeout));
+            return out;
+        }
+        let settings = self.settings(
+            SocketAddrV4::new(local, IKE_PORT),
+            SocketAddrV4::new(peer, IKE_PORT),
+            &ike,
+            psk,
+        );
+        let Some((sa, first)) = IkeSa::initiate(settings, &self.rng, now_ns) else {
+            return out;
+        };
+        self.stats.initiated += 1;
+        tracing::info!(target: "rri::ike", map = %entry.0, seq = entry.1, %peer, "IKE_SA_INIT sent");
+        self.sessions.push(Session {
+            sa,
+            origin: Origin {
+                map: entry.0.clone(),
+                seq: entry.1,
+                dynamic_seq: None,
+            },
+            local,
+            peer,
+            ike,
+            initiator: true,
+            children: Vec::new(),
+            reported_up: false,
+            closing: false,
+            gone: false,
+            next_dpd_ns: None,
+            dpd_traffic: (0, 0),
+        });
+        let at = self.sessions.len() - 1;
+        self.absorb(at, first, now_ns, &mut out);
+        out
+    }
+
+    /// An IKE message (non-ESP marker already removed) from `from` to `to`. `map` is the
+    /// crypto map on the interface that owns `to`, for new responder sessions.
+    pub fn datagram(
+        &mut self,
+        from: SocketAddrV4,
+        to: SocketAddrV4,
+        payload: &[u8],
+        map: Option<&str>,
+        now_ns: u64,
+    ) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        self.stats.datagrams += 1;
+        let Ok(header) = parse_header(payload) else {
+            self.stats.malformed += 1;
+            return out;
+        };
+        let peer = *from.ip();
+        let found = self
+            .sessions
+            .iter()
+            .position(|s| !s.gone && s.peer == peer && s.sa.spis().0 == header.spi_i);
+        if let Some(at) = found {
+            let o = self.sessions[at].sa.handle(payload, now_ns);
+            self.absorb(at, o, now_ns, &mut out);
+            self.sweep();
+            return out;
+        }
+        let new_request = header.exchange == exchange::IKE_SA_INIT
+            && header.flags & flags::RESPONSE == 0
+            && header.flags & flags::INITIATOR != 0
+            && header.spi_r == 0
+            && header.message_id == 0;
+        if !new_request {
+            self.stats.unknown_spi += 1;
+            return out;
+        }
+        let half_open = self
+            .sessions
+            .iter()
+            .filter(|s| !s.initiator && !s.sa.established() && !s.gone)
+            .count();
+        if half_open >= self.limits.max_half_open || self.sessions.len() >= self.limits.max_sessions
+        {
+            self.stats.half_open_refused += 1;
+            return out;
+        }
+        let Some(ResponderMatch {
+            map,
+            seq,
+            dynamic_seq,
+            ike,
+            psk,
+        }) = map.and_then(|m| ikeconf::responder_match(&self.config, m, peer))
+        else {
+            self.stats.no_matching_entry += 1;
+            tracing::info!(target: "rri::ike", %peer, "IKE_SA_INIT from a peer no crypto map entry accepts");
+            return out;
+        };
+        let settings = self.settings(to, from, &ike, psk);
+        match IkeSa::respond(settings, &self.rng, payload, now_ns) {
+            Ok((sa, first)) => {
+                self.stats.responded += 1;
+                tracing::info!(target: "rri::ike", %map, seq, %peer, "IKE_SA_INIT answered");
+                self.sessions.push(Session {
+                    sa,
+                    origin: Origin {
+                        map,
+                        seq,
+                        dynamic_seq,
+                    },
+                    local: *to.ip(),
+                    peer,
+                    ike,
+                    initiator: false,
+                    children: Vec::new(),
+                    reported_up: false,
+                    closing: false,
+                    gone: false,
+                    next_dpd_ns: None,
+                    dpd_traffic: (0, 0),
+                });
+                let at = self.sessions.len() - 1;
+                self.absorb(at, first, now_ns, &mut out);
+            }
+            Err(refusal) => {
+                for payload in refusal.send {
+                    out.transmit.push(Transmit {
+                        from: to,
+                        to: from,
+                        payload,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Deletes the IKE SAs of `entry` with `peer` (INFORMATIONAL delete); their child SAs
+    /// go at once.
+    pub fn clear(&mut self, entry: &EntryKey, peer: Ipv4Addr, now_ns: u64) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        for at in 0..self.sessions.len() {
+            let s = &self.sessions[at];
+            if s.gone || s.closing || s.origin.entry() != *entry || s.peer != peer {
+                continue;
+            }
+            self.close(at, now_ns, &mut out);
+        }
+        self.sweep();
+        out
+    }
+
+    /// Deletes every IKE SA with `peer` (or all of them), as `clear crypto sa [peer X]`.
+    pub fn clear_peer(&mut self, peer: Option<Ipv4Addr>, now_ns: u64) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        for at in 0..self.sessions.len() {
+            let s = &self.sessions[at];
+            if s.gone || s.closing || peer.is_some_and(|p| p != s.peer) {
+                continue;
+            }
+            let (entry, addr, up) = (s.origin.entry(), s.peer, s.reported_up);
+            self.close(at, now_ns, &mut out);
+            if up && self.sessions[at].origin.dynamic_seq.is_none() {
+                out.outcomes.push((entry, addr, Outcome::Down));
+            }
+        }
+        self.sweep();
+        out
+    }
+
+    fn close(&mut self, at: usize, now_ns: u64, out: &mut EngineOutput) {
+        let s = &mut self.sessions[at];
+        for c in s.children.drain(..) {
+            out.changes.push(Change::Down(c.id));
+        }
+        s.closing = true;
+        let o = if s.sa.established() {
+            s.sa.delete(now_ns)
+        } else {
+            s.gone = true;
+            Output::default()
+        };
+        self.absorb(at, o, now_ns, out);
+    }
+
+    /// Rekeys the child SA `id` now (its outbound SA reached a soft limit).
+    pub fn rekey(&mut self, id: SaId, now_ns: u64) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        if let Some(at) = self
+            .sessions
+            .iter()
+            .position(|s| !s.gone && s.children.iter().any(|c| c.id == id))
+        {
+            let o = self.sessions[at].sa.rekey_child(&self.rng, now_ns);
+            self.absorb(at, o, now_ns, &mut out);
+        }
+        out
+    }
+
+    /// Timers: retransmissions, timeouts, liveness checks, rekeying. `traffic` gives a child
+    /// SA's packet counters.
+    pub fn tick(&mut self, now_ns: u64, traffic: TrafficOf<'_>) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        for at in 0..self.sessions.len() {
+            if self.sessions[at].gone {
+                continue;
+            }
+            let o = self.sessions[at].sa.tick(now_ns);
+            self.absorb(at, o, now_ns, &mut out);
+            let s = &mut self.sessions[at];
+            if s.gone || s.closing || !s.sa.established() {
+                continue;
+            }
+            if let (Some(due), Some(dpd)) = (s.next_dpd_ns, s.ike.dpd) {
+                if now_ns >= due {
+                    let seen = s.children.iter().fold((0, 0), |acc, c| {
+                        let (i, o) = traffic(c.id).unwrap_or((0, 0));
+                        (acc.0 + i, acc.1 + o)
+                    });
+                    let received = seen.0 > s.dpd_traffic.0;
+                    let sent = seen.1 > s.dpd_traffic.1;
+                    s.dpd_traffic = seen;
+                    s.next_dpd_ns = Some(now_ns + dpd.interval_ns);
+                    if !received && (dpd.periodic || sent) {
+                        let o = s.sa.check_liveness(now_ns);
+                        self.absorb(at, o, now_ns, &mut out);
+                    }
+                }
+            }
+            let s = &mut self.sessions[at];
+            if let Some(c) = s
+                .children
+                .iter_mut()
+                .find(|c| c.rekey_at_ns.is_some_and(|t| now_ns >= t))
+            {
+                c.rekey_at_ns = None;
+                let o = s.sa.rekey_child(&self.rng, now_ns);
+                self.absorb(at, o, now_ns, &mut out);
+            }
+        }
+        self.sweep();
+        out
+    }
+
+    /// When [`KeyEngine::tick`] next has something to do.
+    pub fn next_timer(&self) -> Option<u64> {
+        self.sessions
+            .iter()
+            .filter(|s| !s.gone)
+            .flat_map(|s| {
+                let rekey = s.children.iter().filter_map(|c| c.rekey_at_ns).min();
+                [s.sa.next_timer(), s.next_dpd_ns, rekey]
+            })
+            .flatten()
+            .min()
+    }
+
+    fn rekey_at(&self, at: usize, now_ns: u64) -> u64 {
+        let s = &self.sessions[at];
+        let percent = if s.initiator { 85 } else { 95 };
+        now_ns + s.ike.lifetime_s * 1_000_000_000 / 100 * percent
+    }
+
+    fn installed(&mut self, at: usize, child: ChildSa) -> Installed {
+        let id = SaId(self.next_sa);
+        self.next_sa += 1;
+        let s = &self.sessions[at];
+        Installed {
+            id,
+            origin: s.origin.clone(),
+            local: s.local,
+            peer: s.peer,
+            child,
+            lifetime_s: s.ike.lifetime_s,
+            lifetime_kb: s.ike.lifetime_kb,
+        }
+    }
+
+    /// Sends what a session produced and turns its events into changes and outcomes.
+    fn absorb(&mut self, at: usize, o: Output, now_ns: u64, out: &mut EngineOutput) {
+        let s = &self.sessions[at];
+        let (local, peer, nat) = (s.local, s.peer, s.sa.nat_traversal());
+        for payload in o.send {
+            out.transmit.push(if nat {
+                let mut framed = vec![0u8; 4];
+                framed.extend_from_slice(&payload);
+                Transmit {
+                    from: SocketAddrV4::new(local, NAT_T_PORT),
+                    to: SocketAddrV4::new(peer, NAT_T_PORT),
+                    payload: framed,
+                }
+            } else {
+                Transmit {
+                    from: SocketAddrV4::new(local, IKE_PORT),
+                    to: SocketAddrV4::new(peer, IKE_PORT),
+                    payload,
+                }
+            });
+        }
+        for event in o.events {
+            let s = &self.sessions[at];
+            let entry = s.origin.entry();
+            let reports = s.origin.dynamic_seq.is_none() && !s.closing;
+            match event {
+                Event::ChildUp(child) => {
+                    let installed = self.installed(at, child);
+                    let rekey_at = self.rekey_at(at, now_ns);
+                    let s = &mut self.sessions[at];
+                    tracing::info!(target: "rri::ike", map = %s.origin.map, seq = s.origin.seq, %peer, spi_in = installed.child.spi_in, spi_out = installed.child.spi_out, "child SA up");
+                    s.children.push(Child {
+                        id: installed.id,
+                        spi_in: installed.child.spi_in,
+                        spi_out: installed.child.spi_out,
+                        rekey_at_ns: Some(rekey_at),
+                    });
+                    s.next_dpd_ns = s.ike.dpd.map(|d| now_ns + d.interval_ns);
+                    if !s.reported_up && reports {
+                        out.outcomes.push((entry, peer, Outcome::Up));
+                    }
+                    s.reported_up = true;
+                    out.changes.push(Change::Up(installed));
+                }
+                Event::ChildRekeyed { old, new } => {
+                    let position = self.sessions[at]
+                        .children
+                        .iter()
+                        .position(|c| (c.spi_in, c.spi_out) == old);
+                    let installed = self.installed(at, new);
+                    let rekey_at = self.rekey_at(at, now_ns);
+                    let s = &mut self.sessions[at];
+                    let child = Child {
+                        id: installed.id,
+                        spi_in: installed.child.spi_in,
+                        spi_out: installed.child.spi_out,
+                        rekey_at_ns: Some(rekey_at),
+                    };
+                    tracing::info!(target: "rri::ike", %peer, spi_in = child.spi_in, spi_out = child.spi_out, "child SA rekeyed");
+                    match position {
+                        Some(p) => {
+                            let old = std::mem::replace(&mut s.children[p], child);
+                            out.changes.push(Change::Rekeyed {
+                                old: old.id,
+                                new: installed,
+                            });
+                        }
+                        None => {
+                            s.children.push(child);
+                            out.changes.push(Change::Up(installed));
+                        }
+                    }
+                }
+                Event::ChildDeleted { spi_in, spi_out } => {
+                    let s = &mut self.sessions[at];
+                    if let Some(p) = s
+                        .children
+                        .iter()
+                        .position(|c| (c.spi_in, c.spi_out) == (spi_in, spi_out))
+                    {
+                        out.changes.push(Change::Down(s.children.remove(p).id));
+                    }
+                    if s.children.is_empty() && !s.closing {
+                        // The last child went: the IKE SA goes with it.
+                        if reports && s.reported_up {
+                            out.outcomes.push((entry, peer, Outcome::Down));
+                        }
+                        s.closing = true;
+                        let o = s.sa.delete(now_ns);
+                        self.absorb(at, o, now_ns, out);
+                    }
+                }
+                Event::Alive => {}
+                Event::AuthFailed(why) => {
+                    tracing::warn!(target: "rri::ike", %peer, %why, "authentication failed");
+                    self.end(at, Some(Outcome::AuthFailure), out);
+                }
+                Event::NoProposal | Event::Refused(_) => {
+                    tracing::warn!(target: "rri::ike", %peer, ?event, "negotiation refused");
+                    self.end(at, Some(Outcome::AuthFailure), out);
+                }
+                Event::Timeout => {
+                    tracing::warn!(target: "rri::ike", %peer, "no answer: connection timeout");
+                    self.end(at, Some(Outcome::Timeout), out);
+                }
+                Event::Dead => {
+                    tracing::warn!(target: "rri::ike", %peer, "peer dead (liveness checks unanswered)");
+                    self.end(at, Some(Outcome::Dead), out);
+                }
+                Event::IkeDeleted => {
+                    tracing::info!(target: "rri::ike", %peer, "IKE SA deleted");
+                    let up = self.sessions[at].reported_up;
+                    self.end(at, up.then_some(Outcome::Down), out);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, at: usize, outcome: Option<Outcome>, out: &mut EngineOutput) {
+        let s = &mut self.sessions[at];
+        if s.gone {
+            return;
+        }
+        for c in s.children.drain(..) {
+            out.changes.push(Change::Down(c.id));
+        }
+        if let Some(outcome) = outcome {
+            if s.origin.dynamic_seq.is_none() && !s.closing {
+                out.outcomes.push((s.origin.entry(), s.peer, outcome));
+            }
+        }
+        s.gone = true;
+    }
+
+    fn sweep(&mut self) {
+        self.sessions.retain(|s| !s.gone);
+    }
+
+    /// Established IKE SAs and those being set up.
+    pub fn session_count(&self) -> usize {
+        self.sessions.iter().filter(|s| !s.gone).count()
+    }
+
+    /// `show crypto session`: one block per IKE SA.
+    pub fn show_sessions(&self) -> String {
+        let mut s = String::from("Crypto session current status\n");
+        for x in self.sessions.iter().filter(|x| !x.gone) {
+            let status = if x.closing {
+                "DELETING"
+            } else if x.sa.established() {
+                "UP-ACTIVE"
+            } else {
+                "UP-NEGOTIATING"
+            };
+            let (spi_i, spi_r) = x.sa.spis();
+            let _ = writeln!(
+                s,
+                "\nInterface: crypto map {} {}\nSession status: {status}\nPeer: {} port {}\n  IKEv2 SA: local {}/{} remote {}/{} {} (SPIs {spi_i:016x} {spi_r:016x})",
+                x.origin.map,
+                x.origin.seq,
+                x.peer,
+                if x.sa.nat_traversal() { NAT_T_PORT } else { IKE_PORT },
+                x.local,
+                if x.sa.nat_traversal() { NAT_T_PORT } else { IKE_PORT },
+                x.peer,
+                if x.sa.nat_traversal() { NAT_T_PORT } else { IKE_PORT },
+                if x.initiator { "initiator" } else { "responder" },
+            );
+            for c in &x.children {
+                let _ = writeln!(
+                    s,
+                    "  IPSEC FLOW: inbound spi 0x{:08X} outbound spi 0x{:08X}",
+                    c.spi_in, c.spi_out
+                );
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,311 @@
+//! What the configuration says IKE should do, looked up the way IOS looks it up.
+//!
+//! * Pre-shared keys: the entry's `set ikev2-profile` names a profile whose `keyring local`
+//!   is searched for a `peer` block whose `address A M` holds the peer (longest match).
+//!   Without a profile (or without a match there), every `crypto ikev2 keyring`, then
+//!   `crypto isakmp key ... address` and `crypto keyring` keys (IKEv1 keys are honoured
+//!   for IKEv2 as a convenience to configurations pasted from IKEv1 routers).
+//! * IKE proposals: the proposals of every `crypto ikev2 policy` (or, with none, every
+//!   `crypto ikev2 proposal`), each combination of cipher, PRF and group that rri supports;
+//!   with none configured, AES-GCM-256, AES-GCM-128 and ChaCha20-Poly1305 with SHA-256 and
+//!   groups 31 and 19.
+//! * ESP: the entry's transform sets that name one AEAD, in order.
+//! * Dead peer detection: the profile's `dpd`, else `crypto ikev2 dpd`, else
+//!   `crypto isakmp keepalive`.
+//! * Lifetimes: `set security-association lifetime seconds`, else the global one, else
+//!   IOS's 3600 s.
+
+use crate::selectors;
+use config::model::{
+    CryptoMapKind, DpdMode, Ikev2Cipher, Ikev2Prf, Keepalive, MapEntryBody, PeerTarget, Transform,
+};
+use config::Config;
+use ike::dh::Group;
+use ike::keys::Prf;
+use ike::message::TrafficSelector;
+use ike::sa::IkeProposal;
+use ike::sk::Aead;
+use std::net::Ipv4Addr;
+
+/// IOS's default IPsec SA lifetime.
+pub const DEFAULT_LIFETIME_S: u64 = 3600;
+/// IOS's default DPD retry interval.
+pub const DEFAULT_DPD_RETRY_S: u32 = 2;
+/// Liveness retries before a peer is declared dead (IOS sends five).
+pub const DPD_RETRIES: u32 = 5;
+
+/// Dead peer detection as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dpd {
+    pub interval_ns: u64,
+    pub retry_ns: u64,
+    /// Check at every interval without inbound traffic (else only while sending without
+    /// receiving).
+    pub periodic: bool,
+}
+
+/// What one crypto map entry or dynamic map entry negotiates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryIke {
+    pub profile: Option<String>,
+    pub esp: Vec<Aead>,
+    /// Proposed (initiator) or allowed (responder) selectors: ours and the peer's.
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub lifetime_s: u64,
+    pub lifetime_kb: Option<u64>,
+    pub dpd: Option<Dpd>,
+    /// Peers named by address (responder matching for static entries).
+    pub peer_addresses: Vec<Ipv4Addr>,
+}
+
+fn aead_of(t: Transform) -> Option<Aead> {
+    match t {
+        Transform::EspGcm(128) => Some(Aead::AesGcm128),
+        Transform::EspGcm(256) => Some(Aead::AesGcm256),
+        Transform::EspChacha20Poly1305 => Some(Aead::ChaCha20Poly1305),
+        _ => None,
+    }
+}
+
+fn contains(net: Ipv4Addr, len: u8, addr: Ipv4Addr) -> bool {
+    let m = rib::mask(len);
+    u32::from(net) & m == u32::from(addr) & m
+}
+
+fn keepalive_dpd(k: &Keepalive) -> Dpd {
+    Dpd {
+        interval_ns: u64::from(k.interval) * 1_000_000_000,
+        retry_ns: u64::from(k.retry.unwrap_or(DEFAULT_DPD_RETRY_S)) * 1_000_000_000,
+        periodic: k.mode == Some(DpdMode::Periodic),
+    }
+}
+
+/// The settings of one entry body.
+pub fn entry_ike(config: &Config, body: &MapEntryBody) -> EntryIke {
+    let esp = body
+        .transform_sets
+        .iter()
+        .filter_map(|t| config.transform_sets.get(&t.value)?.aead())
+        .filter_map(aead_of)
+        .collect();
+    let (local_ts, remote_ts) = match body
+        .match_address
+        .as_ref()
+        .and_then(|a| config.access_lists.get(&a.value))
+    {
+        Some(acl) => selectors::from_acl(acl),
+        // A dynamic map without `match address` accepts whatever the peer proposes.
+        None => (vec![selectors::anything()], vec![selectors::anything()]),
+    };
+    let profile = body.ikev2_profile.as_ref().map(|p| p.value.clone());
+    let dpd = profile
+        .as_ref()
+        .and_then(|p| config.ikev2.profiles.get(p))
+        .and_then(|p| p.dpd.as_ref())
+        .or(config.ikev2.dpd.as_ref())
+        .or(config.isakmp.keepalive.as_ref())
+        .map(|k| keepalive_dpd(&k.value));
+    let lifetime_s = body
+        .lifetime_seconds
+        .as_ref()
+        .map(|l| u64::from(l.value))
+        .or(config
+            .ipsec_global
+            .lifetime_seconds
+            .as_ref()
+            .map(|l| u64::from(l.value)))
+        .unwrap_or(DEFAULT_LIFETIME_S);
+    let lifetime_kb = body.lifetime_kilobytes.as_ref().map(|l| l.value).or(config
+        .ipsec_global
+        .lifetime_kilobytes
+        .as_ref()
+        .map(|l| l.value));
+    let peer_addresses = body
+        .peers
+        .iter()
+        .filter_map(|p| match p.value.target {
+            PeerTarget::Address(a) => Some(a),
+            PeerTarget::Host { .. } => None,
+        })
+        .collect();
+    EntryIke {
+        profile,
+        esp,
+        local_ts,
+        remote_ts,
+        lifetime_s,
+        lifetime_kb,
+        dpd,
+        peer_addresses,
+    }
+}
+
+/// The pre-shared key for `peer`, searched as the module says.
+pub fn psk(config: &Config, profile: Option<&str>, peer: Ipv4Addr) -> Option<Vec<u8>> {
+    let from_keyring = |ring: &config::model::Ikev2Keyring| {
+        ring.peers
+            .values()
+            .filter_map(|p| {
+                let (net, len) = p.address.as_ref()?.value;
+                if !contains(net, len, peer) {
+                    return None;
+                }
+                let key = p
+                    .pre_shared_key
+                    .as_ref()
+                    .or(p.pre_shared_key_local.as_ref())?;
+                Some((len, key.value.clone()))
+            })
+            .max_by_key(|(len, _)| *len)
+    };
+    let profile_ring = profile
+        .and_then(|p| config.ikev2.profiles.get(p))
+        .and_then(|p| p.keyring.as_ref())
+        .and_then(|k| config.ikev2.keyrings.get(&k.value));
+    if let Some((_, key)) = profile_ring.and_then(from_keyring) {
+        return Some(key.into_bytes());
+    }
+    if let Some((_, key)) = config
+        .ikev2
+        .keyrings
+        .values()
+        .filter_map(from_keyring)
+        .max_by_key(|(len, _)| *len)
+    {
+        return Some(key.into_bytes());
+    }
+    config
+        .isakmp
+        .keys
+        .iter()
+        .chain(config.isakmp.keyrings.values().flat_map(|k| k.keys.iter()))
+        .map(|k| &k.value)
+        .filter(|k| contains(k.address, k.len, peer))
+        .max_by_key(|k| k.len)
+        .map(|k| k.key.clone().into_bytes())
+}
+
+/// The IKE SA proposals, preferred first.
+pub fn ike_proposals(config: &Config) -> Vec<IkeProposal> {
+    let names: Vec<&str> = if config.ikev2.policies.is_empty() {
+        config.ikev2.proposals.keys().map(String::as_str).collect()
+    } else {
+        config
+            .ikev2
+            .policies
+            .values()
+            .flat_map(|p| p.proposals.iter().map(|n| n.value.as_str()))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let Some(p) = config.ikev2.proposals.get(name) else {
+            continue;
+        };
+        for cipher in &p.encryption {
+            let aead = match cipher.value {
+                Ikev2Cipher::AesGcm128 => Aead::AesGcm128,
+                Ikev2Cipher::AesGcm256 => Aead::AesGcm256,
+                Ikev2Cipher::Chacha20Poly1305 => Aead::ChaCha20Poly1305,
+                _ => continue,
+            };
+            let prfs: Vec<Prf> = if p.prf.is_empty() {
+                vec![Prf::HmacSha256]
+            } else {
+                p.prf
+                    .iter()
+                    .filter_map(|f| match f.value {
+                        Ikev2Prf::Sha256 => Some(Prf::HmacSha256),
+                        Ikev2Prf::Sha384 => Some(Prf::HmacSha384),
+                        Ikev2Prf::Sha512 => Some(Prf::HmacSha512),
+                        Ikev2Prf::Sha1 => None,
+                    })
+                    .collect()
+            };
+            for prf in prfs {
+                for group in &p.groups {
+                    let group = match group.value {
+                        31 => Group::Curve25519,
+                        19 => Group::Ecp256,
+                        _ => continue,
+                    };
+                    let proposal = IkeProposal { aead, prf, group };
+                    if !out.contains(&proposal) {
+                        out.push(proposal);
+                    }
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        for aead in [Aead::AesGcm256, Aead::AesGcm128, Aead::ChaCha20Poly1305] {
+            for group in [Group::Curve25519, Group::Ecp256] {
+                out.push(IkeProposal {
+                    aead,
+                    prf: Prf::HmacSha256,
+                    group,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A crypto map entry (or the dynamic map entry under one) that a responder session can
+/// belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponderMatch {
+    pub map: String,
+    pub seq: u32,
+    /// The dynamic map entry, for entries that reference one.
+    pub dynamic_seq: Option<u32>,
+    pub ike: EntryIke,
+    pub psk: Vec<u8>,
+}
+
+/// Which entry of crypto map `map` answers an IKE_SA_INIT from `peer`: a static
+/// `ipsec-isakmp` entry that names the peer, else the first dynamic map entry (in sequence
+/// order) for which a pre-shared key for the peer exists.
+pub fn responder_match(config: &Config, map: &str, peer: Ipv4Addr) -> Option<ResponderMatch> {
+    let cmap = config.crypto_maps.get(map)?;
+    for entry in cmap.entries.values() {
+        if entry.kind != CryptoMapKind::Isakmp {
+            continue;
+        }
+        let ike = entry_ike(config, &entry.body);
+        if !ike.peer_addresses.contains(&peer) {
+            continue;
+        }
+        if let Some(psk) = psk(config, ike.profile.as_deref(), peer) {
+            return Some(ResponderMatch {
+                map: map.to_string(),
+                seq: entry.seq.value,
+                dynamic_seq: None,
+                ike,
+                psk,
+            });
+        }
+    }
+    for entry in cmap.entries.values() {
+        let CryptoMapKind::Dynamic(name) = &entry.kind else {
+            continue;
+        };
+        let Some(dmap) = config.dynamic_maps.get(&name.value) else {
+            continue;
+        };
+        for d in dmap.entries.values() {
+            let ike = entry_ike(config, &d.body);
+            if let Some(psk) = psk(config, ike.profile.as_deref(), peer) {
+                return Some(ResponderMatch {
+                    map: map.to_string(),
+                    seq: entry.seq.value,
+                    dynamic_seq: Some(d.seq.value),
+                    ike,
+                    psk,
+                });
+            }
+        }
+    }
+    None
+}

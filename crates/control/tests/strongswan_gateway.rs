@@ -1,0 +1,184 @@
+//! rri as an IPsec gateway with strongSwan peers: IKEv2 from the control thread, ESP in
+//! rri's DPDK data plane on veths (`net_af_packet`), pings between the protected networks
+//! (10.1.0.0/16 inside rri, 10.2.0.0/16 behind each charon), RRI routes in
+//! `show crypto route`, rekeying under traffic, and dead peer detection with failover.
+//! Each test is its own process (nextest), so each has its own EAL and lab.
+
+mod common;
+
+use common::{config, Charon, Gateway, Lab};
+
+const STATIC_ENTRY: &str = "crypto map VPN 10 ipsec-isakmp
+ set peer 192.0.2.2
+ set transform-set TS
+ set ikev2-profile PROF
+ match address 101
+ reverse-route
+";
+
+const DYNAMIC_ENTRY: &str = "crypto dynamic-map DYN 10
+ set transform-set TS
+ set ikev2-profile PROF
+ reverse-route
+crypto map VPN 100 ipsec-isakmp dynamic DYN
+";
+
+/// rri initiates (a ping from inside raises the acquire), strongSwan answers; the ping then
+/// passes, the RRI route to 10.2.0.0/16 appears, and clearing the SA removes it.
+fn rri_initiates(transform: &str, ike_cipher: &str, sw_ike: &str, sw_esp: &str) {
+    let lab = Lab::new();
+    let charon = Charon::start(&lab, "swa", sw_ike, sw_esp);
+    let gw = Gateway::start(&lab, &config(transform, ike_cipher, STATIC_ENTRY));
+    assert!(
+        !gw.show_crypto_route().contains("10.2.0.0"),
+        "no RRI route before the SA: {}",
+        gw.show_crypto_route()
+    );
+    // The first pings raise the acquire and are dropped while IKE runs.
+    let mut replies = 0;
+    for _ in 0..10 {
+        replies = lab.ping_from_inside("10.2.0.1", 1, "1");
+        if replies == 1 {
+            break;
+        }
+    }
+    let session = gw.with(|c| c.show_crypto_session());
+    assert_eq!(
+        replies,
+        1,
+        "no reply through the tunnel\n{session}\n{}",
+        charon.log()
+    );
+    assert_eq!(lab.ping_from_inside("10.2.0.1", 5, "0.2"), 5);
+    let routes = gw.show_crypto_route();
+    assert!(
+        routes.contains("10.2.0.0/255.255.0.0")
+            && routes.contains("via 192.0.2.2")
+            && routes.contains("RRI"),
+        "{routes}"
+    );
+    assert!(session.contains("UP-ACTIVE"), "{session}");
+    let sas = charon.list_sas();
+    assert!(
+        sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
+        "{sas}"
+    );
+    let c = gw.counters();
+    assert!(c.encapsulated >= 6 && c.decapsulated >= 6, "{c:?}");
+
+    gw.with(|c| c.clear(None, common::now_ns()));
+    assert!(
+        gw.wait_for(5, |g| !g.show_crypto_route().contains("10.2.0.0")),
+        "the RRI route stays after the SA was cleared: {}",
+        gw.show_crypto_route()
+    );
+    // charon got our delete.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while charon.list_sas().contains("ESTABLISHED") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !charon.list_sas().contains("ESTABLISHED"),
+        "{}",
+        charon.list_sas()
+    );
+}
+
+#[test]
+fn rri_initiates_with_aes_gcm_128() {
+    rri_initiates(
+        "esp-gcm 128",
+        "aes-gcm-128",
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+    );
+}
+
+#[test]
+fn rri_initiates_with_aes_gcm_256() {
+    rri_initiates(
+        "esp-gcm 256",
+        "aes-gcm-256",
+        "aes256gcm16-prfsha256-x25519",
+        "aes256gcm16",
+    );
+}
+
+#[test]
+fn rri_initiates_with_chacha20_poly1305() {
+    rri_initiates(
+        "esp-chacha20-poly1305",
+        "chacha20-poly1305",
+        "chacha20poly1305-prfsha256-x25519",
+        "chacha20poly1305",
+    );
+}
+
+/// strongSwan initiates to a dynamic crypto map; rri answers, narrows to what it permits,
+/// and pings pass both ways; RRI adds the route to the peer's network.
+fn strongswan_initiates(transform: &str, ike_cipher: &str, sw_ike: &str, sw_esp: &str) {
+    let lab = Lab::new();
+    let charon = Charon::start(&lab, "swa", sw_ike, sw_esp);
+    let gw = Gateway::start(&lab, &config(transform, ike_cipher, DYNAMIC_ENTRY));
+    let up = charon.vici("--initiate --child net --timeout 15");
+    assert!(
+        up.contains("initiate completed successfully"),
+        "{up}\n{}",
+        gw.with(|c| c.show_crypto_session())
+    );
+    assert!(
+        gw.wait_for(5, |g| g
+            .show_crypto_route()
+            .contains("10.2.0.0/255.255.0.0")),
+        "{}",
+        gw.show_crypto_route()
+    );
+    // The first packet in may be lost while rri resolves the inside host's MAC.
+    charon.ping_inside(1, "1");
+    assert_eq!(charon.ping_inside(5, "0.2"), 5, "from behind strongSwan in");
+    assert_eq!(
+        lab.ping_from_inside("10.2.0.1", 5, "0.2"),
+        5,
+        "from inside out"
+    );
+    let session = gw.with(|c| c.show_crypto_session());
+    assert!(session.contains("responder"), "{session}");
+    // strongSwan deletes: rri's route and SA go.
+    let down = charon.vici("--terminate --ike rri --timeout 10");
+    assert!(down.contains("terminate completed successfully"), "{down}");
+    assert!(
+        gw.wait_for(5, |g| !g.show_crypto_route().contains("10.2.0.0")),
+        "{}",
+        gw.show_crypto_route()
+    );
+}
+
+#[test]
+fn strongswan_initiates_with_aes_gcm_128() {
+    strongswan_initiates(
+        "esp-gcm 128",
+        "aes-gcm-128",
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+    );
+}
+
+#[test]
+fn strongswan_initiates_with_aes_gcm_256() {
+    strongswan_initiates(
+        "esp-gcm 256",
+        "aes-gcm-256",
+        "aes256gcm16-prfsha256-x25519",
+        "aes256gcm16",
+    );
+}
+
+#[test]
+fn strongswan_initiates_with_chacha20_poly1305() {
+    strongswan_initiates(
+        "esp-chacha20-poly1305",
+        "chacha20-poly1305",
+        "chacha20poly1305-prfsha256-x25519",
+        "chacha20poly1305",
+    );
+}
