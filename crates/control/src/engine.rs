@@ -12,9 +12,11 @@
 //!   85 % of it, the responder at 95 %, so that the two rarely collide); the new SA is
 //!   reported as [`Change::Rekeyed`] so that the data plane switches outbound at once and
 //!   keeps the old inbound SA a while.
-//! * Dead peer detection as configured (`dpd INTERVAL RETRY periodic|on-demand`): a liveness
-//!   check when an interval passes without inbound traffic (periodic) or with outbound but
-//!   no inbound traffic (on demand), retried every RETRY seconds, five times.
+//! * Dead peer detection as configured (`dpd INTERVAL RETRY periodic|on-demand`): child SA
+//!   counters are sampled every second; a liveness check goes out when INTERVAL passes
+//!   without inbound traffic (periodic), or without inbound traffic while something was sent
+//!   (on demand), and is sent five times RETRY seconds apart; the peer is dead RETRY seconds after the last,
+//!   INTERVAL + 5 x RETRY after its last sign of life (plus up to a second of sampling).
 //! * Bounds: at most [`Limits::max_sessions`] IKE SAs and [`Limits::max_half_open`] that are
 //!   not yet established as responder; IKE_SA_INITs beyond them are dropped and counted.
 //!   Every datagram that is not for a known SA and is not a new IKE_SA_INIT is counted and
@@ -36,6 +38,8 @@ pub use rib::rri::SaId;
 
 const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;
+/// How often child SA traffic is sampled for dead peer detection.
+const DPD_SAMPLE_NS: u64 = 1_000_000_000;
 
 /// Which configuration an IKE SA serves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -146,9 +150,14 @@ struct Session {
     /// Deleting on request: no further outcomes.
     closing: bool,
     gone: bool,
+    /// When traffic is next sampled for dead peer detection.
     next_dpd_ns: Option<u64>,
-    /// Traffic seen at the last liveness decision.
+    /// Child SA packet counters (in, out) at the last sample.
     dpd_traffic: (u64, u64),
+    /// When inbound traffic (or a liveness answer) was last seen.
+    last_rx_ns: u64,
+    /// Whether anything was sent since then (on-demand DPD checks only then).
+    sent_since_rx: bool,
 }
 
 /// The key engine.
@@ -295,6 +304,8 @@ impl KeyEngine {
             gone: false,
             next_dpd_ns: None,
             dpd_traffic: (0, 0),
+            last_rx_ns: now_ns,
+            sent_since_rx: false,
         });
         let at = self.sessions.len() - 1;
         self.absorb(at, first, now_ns, &mut out);
@@ -381,6 +392,8 @@ impl KeyEngine {
                     gone: false,
                     next_dpd_ns: None,
                     dpd_traffic: (0, 0),
+                    last_rx_ns: now_ns,
+                    sent_since_rx: false,
                 });
                 let at = self.sessions.len() - 1;
                 self.absorb(at, first, now_ns, &mut out);
@@ -476,15 +489,25 @@ impl KeyEngine {
             }
             if let (Some(due), Some(dpd)) = (s.next_dpd_ns, s.ike.dpd) {
                 if now_ns >= due {
+                    // Sampled once a second: when inbound traffic was last seen, and whether
+                    // anything went out since.
                     let seen = s.children.iter().fold((0, 0), |acc, c| {
                         let (i, o) = traffic(c.id).unwrap_or((0, 0));
                         (acc.0 + i, acc.1 + o)
                     });
-                    let received = seen.0 > s.dpd_traffic.0;
-                    let sent = seen.1 > s.dpd_traffic.1;
+                    if seen.0 != s.dpd_traffic.0 {
+                        s.last_rx_ns = now_ns;
+                        s.sent_since_rx = false;
+                    } else if seen.1 != s.dpd_traffic.1 {
+                        s.sent_since_rx = true;
+                    }
                     s.dpd_traffic = seen;
-                    s.next_dpd_ns = Some(now_ns + dpd.interval_ns);
-                    if !received && (dpd.periodic || sent) {
+                    s.next_dpd_ns = Some(now_ns + DPD_SAMPLE_NS.min(dpd.interval_ns));
+                    let quiet = now_ns.saturating_sub(s.last_rx_ns) >= dpd.interval_ns;
+                    if quiet && (dpd.periodic || s.sent_since_rx) {
+                        // The answer (or the death) comes back as an event; the next check
+                        // is an interval after this one.
+                        s.last_rx_ns = now_ns;
                         let o = s.sa.check_liveness(now_ns);
                         self.absorb(at, o, now_ns, &mut out);
                     }
@@ -576,7 +599,8 @@ impl KeyEngine {
                         spi_out: installed.child.spi_out,
                         rekey_at_ns: Some(rekey_at),
                     });
-                    s.next_dpd_ns = s.ike.dpd.map(|d| now_ns + d.interval_ns);
+                    s.next_dpd_ns = s.ike.dpd.map(|_| now_ns + DPD_SAMPLE_NS);
+                    s.last_rx_ns = now_ns;
                     if !s.reported_up && reports {
                         out.outcomes.push((entry, peer, Outcome::Up));
                     }
@@ -631,7 +655,7 @@ impl KeyEngine {
                         self.absorb(at, o, now_ns, out);
                     }
                 }
-                Event::Alive => {}
+                Event::Alive => self.sessions[at].last_rx_ns = now_ns,
                 Event::AuthFailed(why) => {
                     tracing::warn!(target: "rri::ike", %peer, %why, "authentication failed");
                     self.end(at, Some(Outcome::AuthFailure), out);

@@ -31,8 +31,9 @@ use std::net::Ipv4Addr;
 pub const DEFAULT_LIFETIME_S: u64 = 3600;
 /// IOS's default DPD retry interval.
 pub const DEFAULT_DPD_RETRY_S: u32 = 2;
-/// Liveness retries before a peer is declared dead (IOS sends five).
-pub const DPD_RETRIES: u32 = 5;
+/// Liveness retries before a peer is declared dead: five messages a RETRY apart (the first
+/// and four retries), and dead a RETRY after the last, so INTERVAL + 5 x RETRY in all.
+pub const DPD_RETRIES: u32 = 4;
 
 /// Dead peer detection as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

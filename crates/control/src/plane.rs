@@ -161,6 +161,20 @@ impl ControlPlane {
         self.carry_out(out, now_ns);
     }
 
+    /// Rekeys every child SA with `peer` (or every child SA) now.
+    pub fn rekey(&mut self, peer: Option<Ipv4Addr>, now_ns: u64) {
+        let ids: Vec<_> = self
+            .sas
+            .installed()
+            .filter(|i| peer.is_none_or(|p| p == i.peer))
+            .map(|i| i.id)
+            .collect();
+        for id in ids {
+            let out = self.engine.rekey(id, now_ns);
+            self.carry_out(out, now_ns);
+        }
+    }
+
     /// An IKE frame (Ethernet) punted from `port`.
     fn ike_frame(&mut self, port: u16, frame: &[u8], now_ns: u64) {
         let Ok(eth) = ether::parse(frame) else {

@@ -182,3 +182,153 @@ fn strongswan_initiates_with_chacha20_poly1305() {
         "chacha20poly1305",
     );
 }
+
+/// The SPIs charon shows for its child SA (`in c1234567, out c7654321`).
+fn charon_spis(list: &str) -> Vec<String> {
+    list.split_whitespace()
+        .filter(|w| w.len() == 9 && w.ends_with(',') || w.len() == 8)
+        .filter(|w| {
+            w.trim_end_matches(',')
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
+        })
+        .map(|w| w.trim_end_matches(',').to_string())
+        .collect()
+}
+
+/// A continuous ping (100 per second) through the tunnel while charon rekeys the child SA
+/// and then rri does: every echo comes back, and the SPIs in use have changed twice.
+#[test]
+fn rekeying_under_traffic_loses_no_packet() {
+    let lab = Lab::new();
+    let charon = Charon::start(&lab, "swa", "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    let gw = Gateway::start(&lab, &config("esp-gcm 128", "aes-gcm-128", STATIC_ENTRY));
+    let mut up = false;
+    for _ in 0..10 {
+        if lab.ping_from_inside("10.2.0.1", 1, "1") == 1 {
+            up = true;
+            break;
+        }
+    }
+    assert!(up, "{}", charon.log());
+    let before = charon.list_sas();
+    let ns = lab.ns("in");
+    let flood = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &ns, "ping", "-n", "-q", "-c", "600", "-i", "0.01", "-W", "2",
+            "10.2.0.1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let r = charon.vici("--rekey --child net");
+    assert!(r.contains("rekey completed successfully"), "{r}");
+    let middle = charon.list_sas();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    gw.with(|c| c.rekey(None, common::now_ns()));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let after = charon.list_sas();
+    let done = flood.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&done.stdout);
+    let received = common::received(&text);
+    let (b, m, a) = (
+        charon_spis(&before),
+        charon_spis(&middle),
+        charon_spis(&after),
+    );
+    assert!(
+        !b.is_empty() && b != m && m != a && b != a,
+        "SPIs before {b:?}, after charon's rekey {m:?}, after ours {a:?}\n{after}"
+    );
+    assert_eq!(received, 600, "{text}\n{:?}", gw.counters());
+    assert!(
+        gw.show_crypto_route().contains("10.2.0.0/255.255.0.0"),
+        "the RRI route stays through rekeys: {}",
+        gw.show_crypto_route()
+    );
+}
+
+/// Two strongSwan peers on one entry, the first the default. Killing the default peer
+/// makes DPD (`dpd 10 2 periodic`, IOS's shortest interval: a check after 10 s without
+/// inbound traffic, five liveness checks 2 s apart) declare it dead within 20 s (and a second of
+/// traffic sampling); rri fails over to the second; once the default
+/// is back and the tunnel with the second is cleared, the next connection goes to the
+/// default again.
+#[test]
+fn dead_default_peer_fails_over_and_the_next_connection_returns_to_it() {
+    let lab = Lab::new();
+    let (ike, esp) = ("aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    let mut a = Charon::start(&lab, "swa", ike, esp);
+    let b = Charon::start(&lab, "swb", ike, esp);
+    let entry = "crypto ikev2 profile PROF
+ dpd 10 2 periodic
+crypto map VPN 10 ipsec-isakmp
+ set peer 192.0.2.2 default
+ set peer 192.0.2.3
+ set transform-set TS
+ set ikev2-profile PROF
+ match address 101
+ reverse-route
+";
+    let gw = Gateway::start(&lab, &config("esp-gcm 128", "aes-gcm-128", entry));
+    let connect = |gw: &Gateway| {
+        for _ in 0..15 {
+            if lab.ping_from_inside("10.2.0.1", 1, "1") == 1 {
+                return true;
+            }
+        }
+        let _ = gw;
+        false
+    };
+    assert!(
+        connect(&gw),
+        "{}",
+        gw.with(|c| c.show_crypto_peer(common::now_ns()))
+    );
+    assert!(
+        a.list_sas().contains("ESTABLISHED"),
+        "the default peer first"
+    );
+    assert!(gw.show_crypto_route().contains("via 192.0.2.2"));
+
+    let killed = std::time::Instant::now();
+    a.kill();
+    assert!(
+        gw.wait_for(30, |g| g.show_crypto_route().contains("via 192.0.2.3")),
+        "no failover: {}\n{}",
+        gw.with(|c| c.show_crypto_peer(common::now_ns())),
+        gw.show_crypto_route()
+    );
+    let failover = killed.elapsed();
+    let peers = gw.with(|c| c.show_crypto_peer(common::now_ns()));
+    assert!(
+        failover <= std::time::Duration::from_secs(22),
+        "DPD took {failover:?} (configured: 10 s + 5 x 2 s)\n{peers}"
+    );
+    assert!(!gw.show_crypto_route().contains("via 192.0.2.2"));
+    assert_eq!(
+        lab.ping_from_inside("10.2.0.1", 3, "0.2"),
+        3,
+        "through the second peer"
+    );
+    assert!(b.list_sas().contains("ESTABLISHED"));
+
+    a.run();
+    gw.with(|c| c.clear(Some("192.0.2.3".parse().unwrap()), common::now_ns()));
+    assert!(gw.wait_for(5, |g| !g.show_crypto_route().contains("10.2.0.0")));
+    assert!(
+        connect(&gw),
+        "{}",
+        gw.with(|c| c.show_crypto_peer(common::now_ns()))
+    );
+    assert!(
+        gw.show_crypto_route().contains("via 192.0.2.2"),
+        "back to the default peer: {}\n{}",
+        gw.show_crypto_route(),
+        gw.with(|c| c.show_crypto_peer(common::now_ns()))
+    );
+    assert!(a.list_sas().contains("ESTABLISHED"), "{}", a.list_sas());
+    eprintln!("failover after {failover:?}\n{peers}");
+}
