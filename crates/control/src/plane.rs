@@ -79,6 +79,14 @@ impl ControlPlane {
         }
     }
 
+    /// Resolves the peer names without `dynamic` (once, when a configuration is applied) and
+    /// starts what the peer manager asks for then; run on the resolver's runtime.
+    pub async fn resolve_at_apply(&mut self, now: impl Fn() -> u64) {
+        let mut kx = Requests::default();
+        self.peers.apply(&now, &mut kx).await;
+        self.run(kx, now());
+    }
+
     /// One turn: punted frames, worker events, then timers.
     pub fn poll(
         &mut self,

@@ -1,47 +1,30 @@
 //! `rri-dp [EAL options] -- --config FILE --port IF=ID... [options]`: the data plane alone,
 //! built from a configuration, for performance runs and lab work until the daemon exists.
 //!
-//! One worker runs on the main lcore and polls queue 0 of every port; the exception path
-//! (ARP, ICMP) runs on a thread beside it with tx queue 1 of every port. That thread also
-//! drives the peers of `ipsec-isakmp` crypto map entries (`crates/peer`): an acquire from the
-//! worker picks the peer, resolves its name through `ip name-server` where it has one, and
-//! asks the key exchange to connect. Until IKEv2 lands the key exchange here only logs the
-//! request (entries with `ipsec-manual` keys forward without one). At the end it prints the
-//! worker's counters and `rx_mpps`, `tx_mpps` and busy cycles per packet.
+//! One worker runs on the main lcore and polls queue 0 of every port; the control thread
+//! ([`control::plane::ControlPlane`]) runs beside it with tx queue 1 of every port: ARP and
+//! ICMP, IKEv2 (as initiator for `ipsec-isakmp` entries when traffic raises an acquire, as
+//! responder for the static entry naming a peer or a dynamic map), SA installation, RRI,
+//! and the peers of each entry (names resolved through `ip name-server` where configured).
+//! Entries with `ipsec-manual` keys forward without IKE. At the end it prints `show crypto
+//! session`, `show crypto route`, the worker's counters and `rx_mpps`, `tx_mpps` and busy
+//! cycles per packet.
 
 use clap::Parser;
+use control::plane::ControlPlane;
 use dataplane::build::{self, PortBinding};
 use dataplane::exception::ExceptionPath;
 use dataplane::worker::{Punted, Worker};
 use dataplane::{Event, PolicyHandle, Reason, WorkerCounters};
 use dpdk::{Mempool, MempoolConfig, Port, PortConfig};
 use peer::dns::{DnsSettings, DnsSetupError, PeerResolver};
-use peer::driver::{Input, KeyExchange, PeerDriver};
-use peer::manager::EntryKey;
+use peer::driver::PeerDriver;
 use peer::PeerManager;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-/// The key exchange until IKEv2 exists: says what it was asked.
-struct LoggedKeyExchange;
-
-impl KeyExchange for LoggedKeyExchange {
-    fn initiate(&mut self, entry: &EntryKey, addr: Ipv4Addr) {
-        eprintln!(
-            "rri-dp: crypto map {} {}: connect to {addr} (no key exchange in rri-dp)",
-            entry.0, entry.1
-        );
-    }
-    fn clear(&mut self, entry: &EntryKey, addr: Ipv4Addr, reason: &peer::Failure) {
-        eprintln!(
-            "rri-dp: crypto map {} {}: clear SAs with {addr}: {reason}",
-            entry.0, entry.1
-        );
-    }
-}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -191,8 +174,12 @@ fn main() -> ExitCode {
         stop: stop.clone(),
         clock: now_ns,
     };
-    let entry_policy = policy.clone();
-    let mut exception = ExceptionPath::new(policy, built.reader.clone(), control_tx, pool.clone());
+    let exception = ExceptionPath::new(
+        policy.clone(),
+        built.reader.clone(),
+        control_tx,
+        pool.clone(),
+    );
     // Peers: resolved and chosen on the control thread, DNS on a runtime of its own.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -209,7 +196,9 @@ fn main() -> ExitCode {
             Ok(Err(e)) | Err(e) => return fail(e),
         }
     };
-    let mut peers = PeerDriver::new(PeerManager::from_config(&checked.config), resolver);
+    let config = Arc::new(checked.config);
+    let peers = PeerDriver::new(PeerManager::from_config(&config), resolver);
+    let mut plane = ControlPlane::new(config, policy, exception, built.engine, built.fib, peers);
     let control = {
         let stop = stop.clone();
         let counters = counters.clone();
@@ -217,34 +206,21 @@ fn main() -> ExitCode {
         std::thread::spawn(move || {
             let began = Instant::now();
             let mut mark = None;
-            let mut kx = LoggedKeyExchange;
-            runtime.block_on(peers.apply(now_ns, &mut kx));
+            runtime.block_on(plane.resolve_at_apply(now_ns));
             while began.elapsed().as_secs_f64() < duration {
-                for (port, reason, mbuf) in punt_rx.try_iter() {
-                    exception.handle_punt(port, reason, mbuf, now_ns());
-                }
-                for e in event_rx.try_iter() {
-                    if let Some(Event::Acquire { map, entry, .. }) =
-                        exception.handle_event(e, now_ns())
-                    {
-                        let p = entry_policy.load();
-                        let key = p.maps.get(map as usize).and_then(|m| {
-                            let e = m.entries.get(entry as usize)?;
-                            Some((m.name.clone(), e.seq))
-                        });
-                        if let Some(key) = key {
-                            peers.handle(Input::Acquire(key), now_ns(), &mut kx);
-                        }
-                    }
-                }
-                peers.poll(now_ns(), &mut kx);
+                plane.poll(punt_rx.try_iter(), event_rx.try_iter(), now_ns());
                 if mark.is_none() && began.elapsed().as_secs_f64() >= warmup {
                     mark = Some((Instant::now(), counters.snapshot()));
                 }
                 // Sleeps a millisecond, or less when a lookup answers.
-                runtime.block_on(peers.wait_resolved(Duration::from_millis(1)));
+                runtime.block_on(plane.peers.wait_resolved(Duration::from_millis(1)));
             }
             stop.store(true, Ordering::Relaxed);
+            print!(
+                "{}\n{}",
+                plane.show_crypto_session(),
+                plane.show_crypto_route()
+            );
             (mark, Instant::now())
         })
     };
