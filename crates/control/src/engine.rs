@@ -19,6 +19,8 @@
 //!   INTERVAL + 5 x RETRY after its last sign of life (plus up to a second of sampling).
 //! * Bounds: at most [`Limits::max_sessions`] IKE SAs and [`Limits::max_half_open`] that are
 //!   not yet established as responder; IKE_SA_INITs beyond them are dropped and counted.
+//!   From [`KeyEngine::cookie_threshold`] half-open SAs on, an IKE_SA_INIT without a valid
+//!   cookie gets a stateless cookie request (RFC 7296 section 2.6) and nothing else.
 //!   Every datagram that is not for a known SA and is not a new IKE_SA_INIT is counted and
 //!   dropped.
 
@@ -122,6 +124,8 @@ pub struct EngineStats {
     pub unknown_spi: u64,
     pub half_open_refused: u64,
     pub no_matching_entry: u64,
+    /// IKE_SA_INITs answered with a cookie request.
+    pub cookies_sent: u64,
     pub initiated: u64,
     pub responded: u64,
 }
@@ -167,6 +171,8 @@ pub struct KeyEngine {
     proposals: Vec<ike::sa::IkeProposal>,
     sessions: Vec<Session>,
     rng: SystemRandom,
+    /// The secret behind cookies (drawn at start).
+    cookie_key: ring::hmac::Key,
     next_sa: u64,
     pub limits: Limits,
     pub stats: EngineStats,
@@ -177,17 +183,94 @@ pub struct KeyEngine {
 
 impl KeyEngine {
     pub fn new(config: Arc<Config>) -> Self {
+        let rng = SystemRandom::new();
+        let cookie_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0u8; 32]));
         KeyEngine {
+            cookie_key,
             proposals: ikeconf::ike_proposals(&config),
             config,
             sessions: Vec::new(),
-            rng: SystemRandom::new(),
+            rng,
             next_sa: 1,
             limits: Limits::default(),
             stats: EngineStats::default(),
             retransmit_ns: 500_000_000,
             retransmit_tries: 3,
         }
+    }
+
+    /// Half-open responder SAs from which on cookies are required: `crypto ikev2
+    /// cookie-challenge N`, else a quarter of the half-open bound.
+    pub fn cookie_threshold(&self) -> usize {
+        self.config
+            .ikev2
+            .cookie_challenge
+            .as_ref()
+            .map_or(self.limits.max_half_open / 4, |c| c.value as usize)
+    }
+
+    /// The cookie for an initiator: a secret's version byte, then HMAC(secret, Ni | IPi |
+    /// port | SPIi) truncated to 16 bytes.
+    fn cookie_for(&self, nonce: &[u8], from: SocketAddrV4, spi_i: u64) -> Vec<u8> {
+        let mut ctx = ring::hmac::Context::with_key(&self.cookie_key);
+        ctx.update(nonce);
+        ctx.update(&from.ip().octets());
+        ctx.update(&from.port().to_be_bytes());
+        ctx.update(&spi_i.to_be_bytes());
+        let tag = ctx.sign();
+        let mut cookie = vec![0u8];
+        cookie.extend_from_slice(&tag.as_ref()[..16]);
+        cookie
+    }
+
+    fn nonce_and_cookie(payload: &[u8]) -> Option<(u64, Vec<u8>, Option<Vec<u8>>)> {
+        let m = ike::message::Message::parse(payload).ok()?;
+        let nonce = m.payloads.iter().find_map(|p| match p {
+            ike::message::Payload::Nonce(n) => Some(n.clone()),
+            _ => None,
+        })?;
+        let cookie = m.payloads.iter().find_map(|p| match p {
+            ike::message::Payload::Notify { kind, data, .. }
+                if *kind == ike::sa::notify::COOKIE =>
+            {
+                Some(data.clone())
+            }
+            _ => None,
+        });
+        Some((m.header.spi_i, nonce, cookie))
+    }
+
+    fn cookie_ok(&self, payload: &[u8], from: SocketAddrV4) -> bool {
+        let Some((spi_i, nonce, Some(cookie))) = Self::nonce_and_cookie(payload) else {
+            return false;
+        };
+        let expected = self.cookie_for(&nonce, from, spi_i);
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            cookie.as_slice(),
+            expected.as_slice(),
+        ))
+    }
+
+    fn cookie_answer(&self, payload: &[u8], from: SocketAddrV4) -> Option<Vec<u8>> {
+        let (spi_i, nonce, _) = Self::nonce_and_cookie(payload)?;
+        let header = parse_header(payload).ok()?;
+        Some(
+            ike::message::Message {
+                header: ike::message::Header {
+                    spi_r: 0,
+                    flags: flags::RESPONSE,
+                    ..header
+                },
+                payloads: vec![ike::message::Payload::Notify {
+                    protocol: 0,
+                    spi: Vec::new(),
+                    kind: ike::sa::notify::COOKIE,
+                    data: self.cookie_for(&nonce, from, spi_i),
+                }],
+            }
+            .emit(),
+        )
     }
 
     /// Takes a new configuration for sessions started from now on.
@@ -356,6 +439,19 @@ impl KeyEngine {
         if half_open >= self.limits.max_half_open || self.sessions.len() >= self.limits.max_sessions
         {
             self.stats.half_open_refused += 1;
+            return out;
+        }
+        if half_open >= self.cookie_threshold() && !self.cookie_ok(payload, from) {
+            // Stateless: the answer is the cookie; only a request that returns it costs
+            // state (RFC 7296 section 2.6).
+            if let Some(answer) = self.cookie_answer(payload, from) {
+                self.stats.cookies_sent += 1;
+                out.transmit.push(Transmit {
+                    from: to,
+                    to: from,
+                    payload: answer,
+                });
+            }
             return out;
         }
         let Some(ResponderMatch {

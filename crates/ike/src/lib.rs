@@ -7,11 +7,12 @@
 //!   (section 2.13-2.17), over ring's HMAC.
 //!
 //! - [`dh`]: Diffie-Hellman groups 31 (Curve25519) and 19 (ECP-256);
-//! - [`sa`]: one IKE SA and its first child SA through IKE_SA_INIT and IKE_AUTH with a
-//!   pre-shared key, as initiator or responder, with retransmission and timeout.
+//! - [`sa`]: one IKE SA: IKE_SA_INIT (with cookies and NAT detection) and IKE_AUTH with a
+//!   pre-shared key, as initiator or responder, with retransmission and timeout;
+//!   INFORMATIONAL (deletes, liveness checks); CREATE_CHILD_SA rekeying of the child SA.
 //!
-//! CREATE_CHILD_SA (rekeying), INFORMATIONAL (delete, liveness), cookies and NAT traversal
-//! are built on these next.
+//! Not yet: rekeying of the IKE SA itself and the simultaneous-rekey rules of RFC 7296
+//! section 2.8.1 (the control crate staggers child rekeys so that they rarely collide).
 
 #![forbid(unsafe_code)]
 

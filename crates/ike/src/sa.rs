@@ -30,6 +30,7 @@ pub mod notify {
     pub const TS_UNACCEPTABLE: u16 = 38;
     pub const NO_ADDITIONAL_SAS: u16 = 35;
     pub const REKEY_SA: u16 = 16393;
+    pub const COOKIE: u16 = 16390;
 }
 
 /// ID type of an IPv4 address.
@@ -211,7 +212,12 @@ pub struct IkeSa {
     children: Vec<(u32, u32)>,
     /// The child SA's cipher and selectors, for rekeying.
     child_template: Option<ChildSa>,
+    /// Cookies the responder asked for so far.
+    cookie_rounds: u32,
 }
+
+/// Cookie requests an initiator follows before giving up on a responder.
+pub const MAX_COOKIE_ROUNDS: u32 = 3;
 
 /// SHA-1(SPIi | SPIr | IP | port): the NAT detection hash (RFC 7296 section 2.23).
 pub fn nat_hash(spi_i: u64, spi_r: u64, addr: SocketAddrV4) -> Vec<u8> {
@@ -508,6 +514,7 @@ impl IkeSa {
             pending: None,
             children: Vec::new(),
             child_template: None,
+            cookie_rounds: 0,
             nat: false,
             initiator: true,
             state: State::InitSent,
@@ -668,6 +675,7 @@ impl IkeSa {
             pending: None,
             children: Vec::new(),
             child_template: None,
+            cookie_rounds: 0,
             nat,
             initiator: false,
             state: State::InitAnswered,
@@ -812,6 +820,12 @@ impl IkeSa {
         let Ok(m) = Message::parse(datagram) else {
             return Output::default();
         };
+        if let Some(cookie) = m.payloads.iter().find_map(|p| match p {
+            Payload::Notify { kind, data, .. } if *kind == notify::COOKIE => Some(data.clone()),
+            _ => None,
+        }) {
+            return self.retry_with_cookie(cookie, now_ns);
+        }
         if let Some(kind) = find_notify(&m.payloads) {
             return self.fail(if kind == notify::NO_PROPOSAL_CHOSEN {
                 Event::NoProposal
@@ -1171,6 +1185,31 @@ impl IkeSa {
         match self.settings.liveness_retry_ns {
             Some(_) if self.liveness_pending() => self.settings.liveness_tries,
             _ => self.settings.retransmit_tries,
+        }
+    }
+
+    /// The responder asked for a cookie (RFC 7296 section 2.6): the same IKE_SA_INIT again
+    /// with the cookie as its first payload. A responder that keeps asking is refused after
+    /// [`MAX_COOKIE_ROUNDS`].
+    fn retry_with_cookie(&mut self, cookie: Vec<u8>, now_ns: u64) -> Output {
+        self.cookie_rounds += 1;
+        if cookie.is_empty() || cookie.len() > 64 || self.cookie_rounds > MAX_COOKIE_ROUNDS {
+            return self.fail(Event::Refused(notify::INVALID_SYNTAX));
+        }
+        let Ok(mut m) = Message::parse(&self.init_request) else {
+            return Output::default();
+        };
+        m.payloads
+            .retain(|p| !matches!(p, Payload::Notify { kind, .. } if *kind == notify::COOKIE));
+        m.payloads.insert(0, notify(notify::COOKIE, cookie));
+        let request = m.emit();
+        self.init_request = request.clone();
+        self.last_sent = request.clone();
+        self.sent_at_ns = now_ns;
+        self.tries = 0;
+        Output {
+            send: vec![request],
+            events: Vec::new(),
         }
     }
 

@@ -1,0 +1,257 @@
+//! Two key engines talking to each other in memory (no sockets, no DPDK): a spoke whose
+//! static crypto map entry initiates and a hub whose dynamic map answers. Every datagram one
+//! produces is handed to the other, with simulated time.
+
+use control::engine::{Change, EngineOutput, KeyEngine, Transmit};
+use peer::Outcome;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+const SPOKE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const HUB: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+fn engine(text: &str) -> KeyEngine {
+    let checked = config::check(text);
+    assert!(
+        !checked.diagnostics.has_errors(),
+        "{:?}",
+        checked.diagnostics
+    );
+    KeyEngine::new(Arc::new(checked.config))
+}
+
+fn spoke() -> KeyEngine {
+    engine(
+        "interface GigabitEthernet0/1
+ ip address 192.0.2.1 255.255.255.0
+ crypto map VPN
+access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
+crypto ikev2 keyring KR
+ peer HUB
+  address 192.0.2.2
+  pre-shared-key engine-test-key
+crypto ipsec transform-set TS esp-gcm 256
+crypto map VPN 10 ipsec-isakmp
+ set peer 192.0.2.2
+ set transform-set TS
+ match address 101
+",
+    )
+}
+
+fn hub(extra: &str) -> KeyEngine {
+    engine(&format!(
+        "interface GigabitEthernet0/1
+ ip address 192.0.2.2 255.255.255.0
+ crypto map VPN
+access-list 120 permit ip 10.2.0.0 0.0.255.255 10.0.0.0 0.255.255.255
+crypto ikev2 keyring KR
+ peer SPOKES
+  address 192.0.2.0 255.255.255.0
+  pre-shared-key engine-test-key
+crypto ipsec transform-set TS esp-gcm 256
+crypto dynamic-map DYN 10
+ set transform-set TS
+ match address 120
+ reverse-route
+crypto map VPN 100 ipsec-isakmp dynamic DYN
+{extra}"
+    ))
+}
+
+/// Delivers datagrams between the two until both are quiet; returns everything else each
+/// side produced.
+fn converse(
+    spoke: &mut KeyEngine,
+    hub: &mut KeyEngine,
+    first: EngineOutput,
+    now: u64,
+) -> (EngineOutput, EngineOutput) {
+    let mut from_spoke: Vec<Transmit> = first.transmit;
+    let mut spoke_all = EngineOutput {
+        changes: first.changes,
+        outcomes: first.outcomes,
+        ..EngineOutput::default()
+    };
+    let mut hub_all = EngineOutput::default();
+    for _ in 0..20 {
+        let mut from_hub = Vec::new();
+        for t in from_spoke.drain(..) {
+            assert_eq!(*t.to.ip(), HUB);
+            let payload = strip_marker(&t);
+            let o = hub.datagram(t.from, t.to, payload, Some("VPN"), now);
+            from_hub.extend(o.transmit);
+            hub_all.changes.extend(o.changes);
+            hub_all.outcomes.extend(o.outcomes);
+        }
+        for t in from_hub {
+            let payload = strip_marker(&t);
+            let o = spoke.datagram(t.from, t.to, payload, Some("VPN"), now);
+            from_spoke.extend(o.transmit);
+            spoke_all.changes.extend(o.changes);
+            spoke_all.outcomes.extend(o.outcomes);
+        }
+        if from_spoke.is_empty() {
+            break;
+        }
+    }
+    (spoke_all, hub_all)
+}
+
+fn strip_marker(t: &Transmit) -> &[u8] {
+    if t.to.port() == 4500 {
+        &t.payload[4..]
+    } else {
+        &t.payload
+    }
+}
+
+fn ups(o: &EngineOutput) -> Vec<&control::engine::Installed> {
+    o.changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Up(i) => Some(i),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_static_entry_and_a_dynamic_map_agree_on_keys_and_narrowed_selectors() {
+    let (mut s, mut h) = (spoke(), hub(""));
+    let entry = ("VPN".to_string(), 10);
+    let first = s.initiate(&entry, HUB, 0);
+    assert_eq!(first.transmit.len(), 1);
+    // A second request for the same entry and peer while one is under way starts nothing.
+    assert!(s.initiate(&entry, HUB, 1).transmit.is_empty());
+    let (so, ho) = converse(&mut s, &mut h, first, 10);
+    let (su, hu) = (ups(&so), ups(&ho));
+    assert_eq!((su.len(), hu.len()), (1, 1), "{so:?}\n{ho:?}");
+    let (a, b) = (&su[0].child, &hu[0].child);
+    assert_eq!((a.spi_out, a.spi_in), (b.spi_in, b.spi_out));
+    assert_eq!((&a.key_out, &a.key_in), (&b.key_in, &b.key_out));
+    // The hub's map permits 10.2/16 <-> 10/8: the spoke's 10.1/16 proposal fits inside.
+    assert_eq!(b.ts_remote, a.ts_local);
+    assert_eq!(hu[0].origin.dynamic_seq, Some(10));
+    assert_eq!(so.outcomes, vec![(entry.clone(), HUB, Outcome::Up)]);
+    assert!(
+        ho.outcomes.is_empty(),
+        "dynamic sessions are not the peer manager's"
+    );
+    assert!(h.show_sessions().contains("responder"));
+    assert!(s.show_sessions().contains("UP-ACTIVE"));
+
+    // The spoke clears: both sides take the SA down, the hub forgets the session.
+    let cleared = s.clear(&entry, HUB, 20);
+    assert!(matches!(cleared.changes.as_slice(), [Change::Down(id)] if *id == su[0].id));
+    let (_, ho) = converse(&mut s, &mut h, cleared, 30);
+    assert!(
+        matches!(ho.changes.as_slice(), [Change::Down(id)] if *id == hu[0].id),
+        "{ho:?}"
+    );
+    assert_eq!(h.session_count(), 0);
+}
+
+#[test]
+fn the_hub_asks_for_a_cookie_past_its_threshold_and_the_spoke_returns_it() {
+    let mut h = hub("crypto ikev2 cookie-challenge 1\n");
+    // A half-open SA from an initiator that never finishes.
+    let mut stranger = engine(
+        "interface GigabitEthernet0/1
+ ip address 192.0.2.9 255.255.255.0
+ crypto map VPN
+access-list 101 permit ip 10.9.0.0 0.0.255.255 10.2.0.0 0.0.255.255
+crypto ikev2 keyring KR
+ peer HUB
+  address 192.0.2.2
+  pre-shared-key engine-test-key
+crypto ipsec transform-set TS esp-gcm 256
+crypto map VPN 10 ipsec-isakmp
+ set peer 192.0.2.2
+ set transform-set TS
+ match address 101
+",
+    );
+    let lure = stranger.initiate(&("VPN".into(), 10), HUB, 0);
+    let t = &lure.transmit[0];
+    let answered = h.datagram(t.from, t.to, &t.payload, Some("VPN"), 0);
+    assert_eq!(answered.transmit.len(), 1);
+    assert_eq!(h.stats.cookies_sent, 0);
+
+    let mut s = spoke();
+    let first = s.initiate(&("VPN".into(), 10), HUB, 1);
+    let (so, ho) = converse(&mut s, &mut h, first, 2);
+    assert_eq!(h.stats.cookies_sent, 1, "{:?}", h.stats);
+    assert_eq!((ups(&so).len(), ups(&ho).len()), (1, 1));
+
+    // A forged cookie is answered with a fresh request, not with state.
+    let sessions = h.session_count();
+    let mut liar = spoke();
+    let o = liar.initiate(&("VPN".into(), 10), HUB, 3);
+    let mut m = ike::message::Message::parse(&o.transmit[0].payload).unwrap();
+    m.payloads.insert(
+        0,
+        ike::message::Payload::Notify {
+            protocol: 0,
+            spi: Vec::new(),
+            kind: ike::sa::notify::COOKIE,
+            data: vec![0; 17],
+        },
+    );
+    let forged = m.emit();
+    let from = SocketAddrV4::new(SPOKE, 500);
+    let o = h.datagram(from, SocketAddrV4::new(HUB, 500), &forged, Some("VPN"), 4);
+    assert_eq!(h.stats.cookies_sent, 2);
+    assert_eq!(h.session_count(), sessions);
+    assert_eq!(o.transmit.len(), 1);
+}
+
+#[test]
+fn garbage_and_strays_are_counted_not_fatal() {
+    let mut h = hub("");
+    let from = SocketAddrV4::new(SPOKE, 500);
+    let to = SocketAddrV4::new(HUB, 500);
+    for junk in [&[][..], &[0u8; 3][..], &[0xffu8; 28][..], &[1u8; 200][..]] {
+        let o = h.datagram(from, to, junk, Some("VPN"), 0);
+        assert!(o.transmit.is_empty() && o.changes.is_empty());
+    }
+    assert!(
+        h.stats.malformed + h.stats.unknown_spi >= 3,
+        "{:?}",
+        h.stats
+    );
+    // An IKE_SA_INIT on an interface without a crypto map finds no entry.
+    let mut s = spoke();
+    let first = s.initiate(&("VPN".into(), 10), HUB, 0);
+    let o = h.datagram(
+        first.transmit[0].from,
+        to,
+        &first.transmit[0].payload,
+        None,
+        0,
+    );
+    assert!(o.transmit.is_empty());
+    assert_eq!(h.stats.no_matching_entry, 1);
+}
+
+#[test]
+fn a_silent_hub_is_a_connection_timeout_for_the_peer_manager() {
+    let mut s = spoke();
+    let entry = ("VPN".to_string(), 10);
+    let first = s.initiate(&entry, HUB, 0);
+    assert_eq!(first.transmit.len(), 1);
+    let mut now = 0;
+    let mut sent = 1;
+    let mut outcomes = Vec::new();
+    while outcomes.is_empty() && now < 60_000_000_000 {
+        now += 100_000_000;
+        let o = s.tick(now, &|_| None);
+        sent += o.transmit.len();
+        outcomes.extend(o.outcomes);
+    }
+    assert_eq!(outcomes, vec![(entry, HUB, Outcome::Timeout)]);
+    assert_eq!(sent, 1 + s.retransmit_tries as usize);
+    // 0.5 + 1 + 2 + 4 s.
+    assert!((7_400_000_000..=7_700_000_000).contains(&now), "{now}");
+    assert_eq!(s.session_count(), 0);
+}
