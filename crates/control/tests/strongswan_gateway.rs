@@ -63,6 +63,10 @@ fn rri_initiates(transform: &str, ike_cipher: &str, sw_ike: &str, sw_esp: &str) 
         sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
         "{sas}"
     );
+    eprintln!(
+        "{session}\n{routes}\n{}",
+        gw.with(|c| c.show_crypto_peer(common::now_ns()))
+    );
     let c = gw.counters();
     assert!(c.encapsulated >= 6 && c.decapsulated >= 6, "{c:?}");
 
