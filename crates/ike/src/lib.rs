@@ -9,10 +9,10 @@
 //! - [`dh`]: Diffie-Hellman groups 31 (Curve25519) and 19 (ECP-256);
 //! - [`sa`]: one IKE SA: IKE_SA_INIT (with cookies and NAT detection) and IKE_AUTH with a
 //!   pre-shared key, as initiator or responder, with retransmission and timeout;
-//!   INFORMATIONAL (deletes, liveness checks); CREATE_CHILD_SA rekeying of the child SA.
+//!   INFORMATIONAL (deletes, liveness checks); CREATE_CHILD_SA rekeying of the child SA,
+//!   simultaneous rekeys settled as RFC 7296 section 2.8.1 says.
 //!
-//! Not yet: rekeying of the IKE SA itself and the simultaneous-rekey rules of RFC 7296
-//! section 2.8.1 (the control crate staggers child rekeys so that they rarely collide).
+//! Not yet: rekeying of the IKE SA itself.
 
 #![forbid(unsafe_code)]
 

@@ -214,6 +214,19 @@ pub struct IkeSa {
     child_template: Option<ChildSa>,
     /// Cookies the responder asked for so far.
     cookie_rounds: u32,
+    /// The peer's rekey of a child we are rekeying too, until our answer arrives.
+    collision: Option<Collision>,
+}
+
+/// A simultaneous rekey (RFC 7296 section 2.8.1), as seen when the peer's request came.
+#[derive(Debug)]
+struct Collision {
+    /// The child both are rekeying (our SPIs in, out).
+    old: (u32, u32),
+    /// The child the peer's exchange made (our SPIs in, out).
+    theirs: (u32, u32),
+    /// That exchange's nonces (the peer's Ni, our Nr).
+    nonces: (Vec<u8>, Vec<u8>),
 }
 
 /// Cookie requests an initiator follows before giving up on a responder.
@@ -515,6 +528,7 @@ impl IkeSa {
             children: Vec::new(),
             child_template: None,
             cookie_rounds: 0,
+            collision: None,
             nat: false,
             initiator: true,
             state: State::InitSent,
@@ -676,6 +690,7 @@ impl IkeSa {
             children: Vec::new(),
             child_template: None,
             cookie_rounds: 0,
+            collision: None,
             nat,
             initiator: false,
             state: State::InitAnswered,
@@ -716,6 +731,11 @@ impl IkeSa {
     /// non-ESP marker in front of IKE messages there).
     pub fn nat_traversal(&self) -> bool {
         self.nat
+    }
+
+    /// The live child SAs (our SPIs in, out), oldest first.
+    pub fn children(&self) -> &[(u32, u32)] {
+        &self.children
     }
 
     /// Whether the IKE SA is up.
@@ -1426,6 +1446,38 @@ impl IkeSa {
             ..t
         };
         self.children.push((spi_in, spi_out));
+        if let Some(c) = self.collision.take().filter(|c| c.old == old) {
+            // The SA made with the lowest of the four nonces is redundant, and whoever
+            // started the exchange that made it deletes it.
+            let ours_redundant = nonce.min(nonce_r.clone()) < c.nonces.0.clone().min(c.nonces.1);
+            if ours_redundant {
+                self.children
+                    .retain(|ch| *ch != (spi_in, spi_out) && *ch != old);
+                return self.request(
+                    Pending::DeleteChild,
+                    vec![Payload::Delete {
+                        protocol: protocol::ESP,
+                        spi_size: 4,
+                        spis: vec![spi_in.to_be_bytes().to_vec(), old.0.to_be_bytes().to_vec()],
+                    }],
+                    now_ns,
+                );
+            }
+            // Theirs is redundant (they delete it): ours replaces it.
+            self.child_template = Some(new.clone());
+            let mut out = self.request(
+                Pending::DeleteChild,
+                vec![Payload::Delete {
+                    protocol: protocol::ESP,
+                    spi_size: 4,
+                    spis: vec![old.0.to_be_bytes().to_vec()],
+                }],
+                now_ns,
+            );
+            self.children.retain(|ch| *ch != old);
+            out.events.push(Event::ChildRekeyed { old: c.theirs, new });
+            return out;
+        }
         self.child_template = Some(new.clone());
         let mut out = self.request(
             Pending::DeleteChild,
@@ -1532,6 +1584,16 @@ impl IkeSa {
                 )
             }
         };
+        if matches!(&self.pending, Some((_, Pending::RekeyChild { old: ours, .. })) if *ours == old)
+        {
+            // Both sides are rekeying this child (RFC 7296 section 2.8.1): settled when the
+            // answer to ours arrives.
+            self.collision = Some(Collision {
+                old,
+                theirs: (spi_in, spi_out),
+                nonces: (nonce_i.clone(), nonce_r.clone()),
+            });
+        }
         self.children.push((spi_in, spi_out));
         self.child_template = Some(new.clone());
         let payloads = vec![

@@ -389,3 +389,75 @@ fn either_side_rekeys_the_child_and_the_old_one_is_deleted() {
         assert_eq!(a.next_timer(), None, "nothing left in flight");
     }
 }
+
+/// What a side's events leave installed, starting from `start` (our SPIs in, out).
+fn installed_after(start: (u32, u32), events: &[Event]) -> Vec<(u32, u32)> {
+    let mut live = vec![start];
+    for e in events {
+        match e {
+            Event::ChildRekeyed { old, new } => {
+                live.retain(|c| c != old);
+                live.push((new.spi_in, new.spi_out));
+            }
+            Event::ChildDeleted { spi_in, spi_out } => live.retain(|c| *c != (*spi_in, *spi_out)),
+            _ => {}
+        }
+    }
+    live
+}
+
+#[test]
+fn a_simultaneous_rekey_leaves_one_child_on_both_sides() {
+    let rng = SystemRandom::new();
+    for _ in 0..8 {
+        let (mut i, mut r) = established();
+        let start_i = rekeyed_start(&i);
+        let start_r = (start_i.1, start_i.0);
+        let (mut ev_i, mut ev_r) = (Vec::new(), Vec::new());
+        let req_i = i.rekey_child(&rng, S);
+        let req_r = r.rekey_child(&rng, S);
+        // The requests cross; each side answers the other's.
+        let ans_r = r.handle(&req_i.send[0], S);
+        let ans_i = i.handle(&req_r.send[0], S);
+        ev_r.extend(ans_r.events);
+        ev_i.extend(ans_i.events);
+        // The answers arrive; then whatever deletes follow, until both are quiet.
+        let mut to_i = ans_r.send;
+        let mut to_r = ans_i.send;
+        for _ in 0..6 {
+            let mut next_i = Vec::new();
+            let mut next_r = Vec::new();
+            for m in to_i.drain(..) {
+                let o = i.handle(&m, S);
+                ev_i.extend(o.events);
+                next_r.extend(o.send);
+            }
+            for m in to_r.drain(..) {
+                let o = r.handle(&m, S);
+                ev_r.extend(o.events);
+                next_i.extend(o.send);
+            }
+            to_i = next_i;
+            to_r = next_r;
+        }
+        let (li, lr) = (
+            installed_after(start_i, &ev_i),
+            installed_after(start_r, &ev_r),
+        );
+        assert_eq!(li.len(), 1, "{ev_i:?}");
+        assert_eq!(lr.len(), 1, "{ev_r:?}");
+        assert_eq!(
+            (li[0].0, li[0].1),
+            (lr[0].1, lr[0].0),
+            "both keep the same child"
+        );
+        assert_ne!(li[0], start_i);
+        assert_eq!(i.next_timer(), None);
+        assert_eq!(r.next_timer(), None);
+    }
+}
+
+/// The child an established IKE SA starts with (its SPIs in, out).
+fn rekeyed_start(i: &IkeSa) -> (u32, u32) {
+    i.children().last().copied().expect("a child")
+}
