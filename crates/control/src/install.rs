@@ -146,7 +146,10 @@ impl SaTable {
                 }
                 Change::Rekeyed { old, new } => {
                     let Some(prev) = self.live.remove(&old) else {
-                        let _ = self.install(&mut next, new, None, routes, now_ns);
+                        if let Err(why) = self.install(&mut next, new, None, routes, now_ns) {
+                            self.refused += 1;
+                            tracing::warn!(target: "rri::sa", %why, "SA not installed");
+                        }
                         continue;
                     };
                     let reuse = Some((prev.map_index, prev.entry_index, prev.dynamic));

@@ -1446,50 +1446,34 @@ impl IkeSa {
             ..t
         };
         self.children.push((spi_in, spi_out));
+        // What goes: the old child, and in a simultaneous rekey (RFC 7296 section 2.8.1)
+        // the redundant one, made with the lowest of the four nonces and deleted by whoever
+        // started its exchange. What replaces what: ours replaces the old child, or the
+        // peer's child where that one was installed first and ours survives.
+        let mut gone = vec![old];
+        let mut replaced = Some(old);
         if let Some(c) = self.collision.take().filter(|c| c.old == old) {
-            // The SA made with the lowest of the four nonces is redundant, and whoever
-            // started the exchange that made it deletes it.
-            let ours_redundant = nonce.min(nonce_r.clone()) < c.nonces.0.clone().min(c.nonces.1);
-            if ours_redundant {
-                self.children
-                    .retain(|ch| *ch != (spi_in, spi_out) && *ch != old);
-                return self.request(
-                    Pending::DeleteChild,
-                    vec![Payload::Delete {
-                        protocol: protocol::ESP,
-                        spi_size: 4,
-                        spis: vec![spi_in.to_be_bytes().to_vec(), old.0.to_be_bytes().to_vec()],
-                    }],
-                    now_ns,
-                );
+            if nonce.min(nonce_r.clone()) < c.nonces.0.clone().min(c.nonces.1) {
+                gone.push((spi_in, spi_out));
+                replaced = None;
+            } else {
+                replaced = Some(c.theirs);
             }
-            // Theirs is redundant (they delete it): ours replaces it.
-            self.child_template = Some(new.clone());
-            let mut out = self.request(
-                Pending::DeleteChild,
-                vec![Payload::Delete {
-                    protocol: protocol::ESP,
-                    spi_size: 4,
-                    spis: vec![old.0.to_be_bytes().to_vec()],
-                }],
-                now_ns,
-            );
-            self.children.retain(|ch| *ch != old);
-            out.events.push(Event::ChildRekeyed { old: c.theirs, new });
-            return out;
         }
-        self.child_template = Some(new.clone());
         let mut out = self.request(
             Pending::DeleteChild,
             vec![Payload::Delete {
                 protocol: protocol::ESP,
                 spi_size: 4,
-                spis: vec![old.0.to_be_bytes().to_vec()],
+                spis: gone.iter().map(|c| c.0.to_be_bytes().to_vec()).collect(),
             }],
             now_ns,
         );
-        self.children.retain(|c| *c != old);
-        out.events.push(Event::ChildRekeyed { old, new });
+        self.children.retain(|c| !gone.contains(c));
+        if let Some(old) = replaced {
+            self.child_template = Some(new.clone());
+            out.events.push(Event::ChildRekeyed { old, new });
+        }
         out
     }
 
