@@ -522,6 +522,20 @@ impl KeyEngine {
         out
     }
 
+    /// Deletes the IKE SA that child SA `id` belongs to (INFORMATIONAL delete).
+    pub fn clear_sa(&mut self, id: SaId, now_ns: u64) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        if let Some(at) = self
+            .sessions
+            .iter()
+            .position(|s| !s.gone && !s.closing && s.children.iter().any(|c| c.id == id))
+        {
+            self.close(at, now_ns, &mut out);
+        }
+        self.sweep();
+        out
+    }
+
     /// Deletes every IKE SA with `peer` (or all of them), as `clear crypto sa [peer X]`.
     pub fn clear_peer(&mut self, peer: Option<Ipv4Addr>, now_ns: u64) -> EngineOutput {
         let mut out = EngineOutput::default();

@@ -181,7 +181,7 @@ impl SaTable {
                             entry.outbound = None;
                         }
                     }
-                    if gone.dynamic {
+                    if gone.dynamic && gone.map_index != usize::MAX {
                         retire_dynamic_entry(&mut next, gone.map_index, gone.entry_index);
                         self.free_dynamic.push((gone.map_index, gone.entry_index));
                     }
@@ -214,57 +214,7 @@ impl SaTable {
             InboundSa::new(&self.params(&info, true)?, now_ns).map_err(|e| e.to_string())?,
         );
         let dynamic = info.origin.dynamic_seq.is_some();
-        let entry_index = match reuse {
-            Some((_, e, _)) => e,
-            None if dynamic => {
-                let tag = match self.free_dynamic.iter().position(|(m, _)| *m == map_index) {
-                    Some(p) => self.free_dynamic.swap_remove(p).1,
-                    None => {
-                        let map = &mut next.maps[map_index];
-                        map.entries
-                            .push(MapEntryPolicy::new(info.origin.seq, None, None));
-                        map.entries.len() - 1
-                    }
-                };
-                for rule in
-                    selectors::rules(&info.child.ts_local, &info.child.ts_remote, tag as u32)
-                {
-                    next.maps[map_index].classifier.push_rule(rule);
-                }
-                tag
-            }
-            None => next.maps[map_index]
-                .entries
-                .iter()
-                .position(|e| e.seq == info.origin.seq)
-                .ok_or_else(|| {
-                    format!(
-                        "crypto map {} {} has no compiled entry",
-                        info.origin.map, info.origin.seq
-                    )
-                })?,
-        };
-        let vrf = next
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| p.crypto_map == Some(map_index as u32))
-            .map_or(0, |p| p.vrf);
-        let mut check = Classifier::new();
-        for rule in selectors::rules(&info.child.ts_remote, &info.child.ts_local, 0) {
-            check.push_rule(rule);
-        }
-        next.inbound.insert(
-            info.child.spi_in,
-            InboundBinding {
-                sa: inbound.clone(),
-                selectors: check,
-                vrf,
-            },
-        );
-        let entry = &mut next.maps[map_index].entries[entry_index];
-        entry.outbound = Some(outbound.clone());
-        entry.peer = Some(info.peer);
+        let entry_index = self.place(next, &info, map_index, reuse, &outbound, &inbound)?;
         let origin = match info.origin.dynamic_seq {
             Some(dynamic_seq) => SaOrigin::DynamicMap {
                 map: info.origin.map.clone(),
@@ -298,6 +248,114 @@ impl SaTable {
             },
         );
         Ok(())
+    }
+
+    /// Puts an SA pair into `next`: the outbound SA on its entry (a new entry at the end of
+    /// a dynamic map, matching the negotiated selectors), the inbound SA bound to its SPI
+    /// with those selectors as the check. Returns the entry's index.
+    fn place(
+        &mut self,
+        next: &mut Policy,
+        info: &Installed,
+        map_index: usize,
+        reuse: Option<(usize, usize, bool)>,
+        outbound: &Arc<OutboundSa>,
+        inbound: &Arc<InboundSa>,
+    ) -> Result<usize, String> {
+            let dynamic = info.origin.dynamic_seq.is_some();
+            let entry_index = match reuse {
+                Some((_, e, _)) => e,
+                None if dynamic => {
+                    let tag = match self.free_dynamic.iter().position(|(m, _)| *m == map_index) {
+                        Some(p) => self.free_dynamic.swap_remove(p).1,
+                        None => {
+                            let map = &mut next.maps[map_index];
+                            map.entries
+                                .push(MapEntryPolicy::new(info.origin.seq, None, None));
+                            map.entries.len() - 1
+                        }
+                    };
+                    for rule in
+                        selectors::rules(&info.child.ts_local, &info.child.ts_remote, tag as u32)
+                    {
+                        next.maps[map_index].classifier.push_rule(rule);
+                    }
+                    tag
+                }
+                None => next.maps[map_index]
+                    .entries
+                    .iter()
+                    .position(|e| e.seq == info.origin.seq)
+                    .ok_or_else(|| {
+                        format!(
+                            "crypto map {} {} has no compiled entry",
+                            info.origin.map, info.origin.seq
+                        )
+                    })?,
+            };
+            let vrf = next
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| p.crypto_map == Some(map_index as u32))
+                .map_or(0, |p| p.vrf);
+            let mut check = Classifier::new();
+            for rule in selectors::rules(&info.child.ts_remote, &info.child.ts_local, 0) {
+                check.push_rule(rule);
+            }
+            next.inbound.insert(
+                info.child.spi_in,
+                InboundBinding {
+                    sa: inbound.clone(),
+                    selectors: check,
+                    vrf,
+                },
+            );
+            let entry = &mut next.maps[map_index].entries[entry_index];
+            entry.outbound = Some(outbound.clone());
+            entry.peer = Some(info.peer);
+        Ok(entry_index)
+    }
+
+    /// Places every live SA into `next`, a policy rebuilt from a new configuration, so
+    /// that the running SAs (sequence numbers, replay windows, counters) carry over; old
+    /// inbound SAs still retiring after a rekey stay bound. Returns the SAs that have no
+    /// place in `next` (their map or entry went): clear them through the key engine.
+    pub fn rebind(&mut self, old: &Policy, next: &mut Policy) -> Vec<SaId> {
+        self.free_dynamic.clear();
+        let mut ids: Vec<SaId> = self.live.keys().copied().collect();
+        ids.sort_unstable();
+        let mut lost = Vec::new();
+        for id in ids {
+            let Some(mut l) = self.live.remove(&id) else {
+                continue;
+            };
+            let placed = next
+                .maps
+                .iter()
+                .position(|m| m.name == l.info.origin.map)
+                .ok_or_else(|| "map gone".to_string())
+                .and_then(|m| {
+                    let e = self.place(next, &l.info, m, None, &l.outbound, &l.inbound)?;
+                    Ok((m, e))
+                });
+            match placed {
+                Ok((m, e)) => (l.map_index, l.entry_index) = (m, e),
+                Err(_) => {
+                    // Nowhere in `next`: a later Down must not touch whatever sits at the
+                    // old indexes now.
+                    (l.map_index, l.entry_index) = (usize::MAX, usize::MAX);
+                    lost.push(id);
+                }
+            }
+            self.live.insert(id, l);
+        }
+        for (_, spi) in &self.retiring {
+            if let Some(b) = old.inbound.get(spi) {
+                next.inbound.insert(*spi, b.clone());
+            }
+        }
+        lost
     }
 
     /// Removes old inbound SAs whose delay after a rekey is over.

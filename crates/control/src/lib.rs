@@ -8,10 +8,12 @@
 //! - [`engine`]: the [`engine::KeyEngine`] (initiator, responder, rekeying, DPD, bounds);
 //! - [`install`]: the [`install::SaTable`] that carries SA changes into the policy and RIB;
 //! - [`plane`]: the [`plane::ControlPlane`] loop body around all of it and the exception
-//!   path.
+//!   path;
+//! - [`reload`]: what a new configuration changes, entry by entry.
 
 pub mod engine;
 pub mod ikeconf;
 pub mod install;
 pub mod plane;
+pub mod reload;
 pub mod selectors;

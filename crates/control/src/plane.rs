@@ -4,6 +4,9 @@
 
 use crate::engine::{EngineOutput, KeyEngine};
 use crate::install::SaTable;
+use crate::reload::{self, Diff};
+use dataplane::build::{policy_from_config, sync_fib, Keep, PortBinding};
+use std::collections::BTreeSet;
 use config::Config;
 use dataplane::exception::ExceptionPath;
 use dataplane::worker::Punted;
@@ -45,6 +48,8 @@ impl KeyExchange for Requests {
 /// Everything the control thread owns.
 #[derive(Debug)]
 pub struct ControlPlane {
+    /// The configuration applied now.
+    pub config: Arc<Config>,
     pub policy: PolicyHandle,
     pub exception: ExceptionPath,
     pub engine: KeyEngine,
@@ -68,7 +73,8 @@ impl ControlPlane {
     ) -> Self {
         ControlPlane {
             sas: SaTable::new(&config),
-            engine: KeyEngine::new(config),
+            engine: KeyEngine::new(config.clone()),
+            config,
             policy,
             exception,
             routes,
@@ -259,6 +265,55 @@ impl ControlPlane {
         for out in self.requests(kx, now_ns) {
             self.carry_out(out, now_ns);
         }
+    }
+
+    /// Applies `new` (`configure replace`, SIGHUP): only what differs changes. SAs of
+    /// crypto map entries that changed or went are cleared (with an IKE delete where IKE
+    /// made them); every other SA carries over into the new policy with its counters;
+    /// static routes and RRI routes follow the new configuration. Returns what changed.
+    pub fn reload(
+        &mut self,
+        new: Arc<Config>,
+        ports: &[PortBinding],
+        now_ns: u64,
+    ) -> Result<Diff, String> {
+        let diff = reload::diff(&self.config, &new);
+        // Check that the new configuration builds before anything is torn down.
+        let mut probe_names = self.routes.names.clone();
+        policy_from_config(&new, ports, &mut probe_names, now_ns, None)
+            .map_err(|e| e.to_string())?;
+        let going: BTreeSet<(String, u32)> =
+            diff.changed.iter().chain(&diff.removed).cloned().collect();
+        let doomed: BTreeSet<((String, u32), Ipv4Addr)> = self
+            .sas
+            .installed()
+            .filter(|i| going.contains(&i.origin.entry()))
+            .map(|i| (i.origin.entry(), i.peer))
+            .collect();
+        for (entry, peer) in doomed {
+            let out = self.engine.clear(&entry, peer, now_ns);
+            self.carry_out(out, now_ns);
+        }
+        self.engine.set_config(new.clone());
+        self.sas.set_config(&new);
+        let old = self.policy.load_full();
+        let keep = Keep {
+            old: &old,
+            unchanged: &diff.unchanged,
+        };
+        let mut next = policy_from_config(&new, ports, &mut self.routes.names, now_ns, Some(keep))
+            .map_err(|e| e.to_string())?;
+        let lost = self.sas.rebind(&old, &mut next);
+        self.policy.store(Arc::new(next));
+        self.routes.apply_config(&new);
+        sync_fib(&mut self.routes, &mut self.fib);
+        self.peers.reconfigure(&new, &diff.unchanged);
+        self.config = new;
+        for id in lost {
+            let out = self.engine.clear_sa(id, now_ns);
+            self.carry_out(out, now_ns);
+        }
+        Ok(diff)
     }
 
     /// `show crypto route`.

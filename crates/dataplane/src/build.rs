@@ -8,8 +8,8 @@ use config::model::{CryptoMapKind, DfBit, Direction, PeerTarget, Replay, Transfo
 use config::Config;
 use esp::{DfPolicy, InboundSa, OutboundSa, Padding, SaParams, TunnelTemplate};
 use fib::{Adjacency, Fib, FibReader, PublishPolicy};
-use rib::RouteEngine;
-use std::collections::BTreeMap;
+use rib::{Names, RouteEngine};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,8 +79,40 @@ pub fn from_config(
     engine.apply_config(config);
     let (mut fib, reader) = Fib::new(PublishPolicy::default());
     sync_fib(&mut engine, &mut fib);
+    let policy = policy_from_config(config, ports, &mut engine.names, now_ns, None)?;
+    Ok(Built {
+        policy,
+        engine,
+        fib,
+        reader,
+    })
+}
 
+/// Manual-key SAs of a running policy that a new one may keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep<'a> {
+    /// The running policy.
+    pub old: &'a Policy,
+    /// The crypto map entries (map, seq) that did not change: their SAs (and counters,
+    /// sequence numbers and replay windows) carry over instead of starting again.
+    pub unchanged: &'a BTreeSet<(String, u32)>,
+}
+
+/// Builds the policy alone (ports, crypto maps, manual-key SAs) with interface and VRF
+/// indexes from `names`. With `keep`, an unchanged manual entry keeps the running SAs of
+/// the same SPIs; learned neighbours carry over.
+pub fn policy_from_config(
+    config: &Config,
+    ports: &[PortBinding],
+    names: &mut Names,
+    now_ns: u64,
+    keep: Option<Keep<'_>>,
+) -> Result<Policy, BuildError> {
     let mut policy = Policy::default();
+    if let Some(k) = keep {
+        policy.neighbours = k.old.neighbours.clone();
+        policy.generation = k.old.generation + 1;
+    }
     let mut map_index: BTreeMap<String, u32> = BTreeMap::new();
     for binding in ports {
         let iface = config
@@ -94,8 +126,8 @@ pub fn from_config(
                 ))
             })?;
         let vrf_name = iface.vrf.as_ref().map(|v| v.value.name.as_str());
-        let vrf = engine.names.vrf(vrf_name).0;
-        let if_index = engine.names.interface(&iface.name.value).0 as usize;
+        let vrf = names.vrf(vrf_name).0;
+        let if_index = names.interface(&iface.name.value).0 as usize;
         if policy.interface_ports.len() <= if_index {
             policy.interface_ports.resize(if_index + 1, None);
         }
@@ -193,7 +225,20 @@ pub fn from_config(
                     PeerTarget::Host { .. } => None,
                 });
             let mut outbound = None;
-            if entry.kind == CryptoMapKind::Manual {
+            let kept = keep.filter(|k| k.unchanged.contains(&(name.clone(), entry.seq.value))).and_then(|k| {
+                let m = k.old.maps.iter().find(|m| &m.name == name)?;
+                m.entries.iter().find(|e| e.seq == entry.seq.value)
+            });
+            if let (CryptoMapKind::Manual, Some(running), Some(k)) = (&entry.kind, kept, keep) {
+                outbound = running.outbound.clone();
+                for key in &body.session_keys {
+                    if key.value.direction == Direction::Inbound {
+                        if let Some(binding) = k.old.inbound.get(&key.value.spi) {
+                            policy.inbound.insert(key.value.spi, binding.clone());
+                        }
+                    }
+                }
+            } else if entry.kind == CryptoMapKind::Manual {
                 let peer = peer.ok_or_else(|| {
                     err(format!(
                         "crypto map {name} {}: a manual entry needs a peer address",
@@ -269,10 +314,5 @@ pub fn from_config(
         maps[index as usize] = Some(compiled);
     }
     policy.maps = maps.into_iter().flatten().collect();
-    Ok(Built {
-        policy,
-        engine,
-        fib,
-        reader,
-    })
+    Ok(policy)
 }

@@ -66,6 +66,17 @@ impl PeerDriver {
         }
     }
 
+    /// Takes a new configuration (see [`PeerManager::reconfigure`]); timers of entries
+    /// that start afresh or went are dropped.
+    pub fn reconfigure(
+        &mut self,
+        config: &config::Config,
+        keep: &std::collections::BTreeSet<EntryKey>,
+    ) {
+        self.manager.reconfigure(config, keep);
+        self.wake.retain(|k, _| keep.contains(k));
+    }
+
     /// The manager, for reports.
     pub fn manager(&self) -> &PeerManager {
         &self.manager

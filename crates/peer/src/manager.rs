@@ -111,6 +111,21 @@ impl PeerManager {
         PeerManager { entries }
     }
 
+    /// Takes a new configuration: entries in `keep` keep their state (current peer,
+    /// failures, timers); the others start afresh from `config`, and entries no longer
+    /// configured go.
+    pub fn reconfigure(&mut self, config: &Config, keep: &std::collections::BTreeSet<EntryKey>) {
+        let mut next = PeerManager::from_config(config);
+        for (key, entry) in next.entries.iter_mut() {
+            if keep.contains(key) {
+                if let Some(running) = self.entries.remove(key) {
+                    *entry = running;
+                }
+            }
+        }
+        *self = next;
+    }
+
     /// The entry `map seq`.
     pub fn entry(&self, map: &str, seq: u32) -> Option<&EntryPeers> {
         self.entries.get(&(map.to_string(), seq))
