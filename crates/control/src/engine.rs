@@ -59,6 +59,24 @@ impl Origin {
     }
 }
 
+/// One IKE session as `show crypto session` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionView {
+    pub map: String,
+    pub seq: u32,
+    pub dynamic_seq: Option<u32>,
+    pub status: &'static str,
+    pub peer: Ipv4Addr,
+    pub local: Ipv4Addr,
+    /// 500, or 4500 once NAT traversal is in use.
+    pub port: u16,
+    pub initiator: bool,
+    pub ike_spi_initiator: u64,
+    pub ike_spi_responder: u64,
+    /// (inbound, outbound) SPIs of the child SAs.
+    pub child_spis: Vec<(u32, u32)>,
+}
+
 /// A datagram to send (from port 4500 with the non-ESP marker in front once NAT traversal
 /// is in use).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -819,36 +837,64 @@ impl KeyEngine {
     /// `show crypto session`: one block per IKE SA.
     pub fn show_sessions(&self) -> String {
         let mut s = String::from("Crypto session current status\n");
-        for x in self.sessions.iter().filter(|x| !x.gone) {
-            let status = if x.closing {
-                "DELETING"
-            } else if x.sa.established() {
-                "UP-ACTIVE"
-            } else {
-                "UP-NEGOTIATING"
-            };
-            let (spi_i, spi_r) = x.sa.spis();
+        for x in self.sessions_view() {
             let _ = writeln!(
                 s,
-                "\nInterface: crypto map {} {}\nSession status: {status}\nPeer: {} port {}\n  IKEv2 SA: local {}/{} remote {}/{} {} (SPIs {spi_i:016x} {spi_r:016x})",
-                x.origin.map,
-                x.origin.seq,
+                "\nInterface: crypto map {} {}\nSession status: {}\nPeer: {} port {}\n  IKEv2 SA: local {}/{} remote {}/{} {} (SPIs {:016x} {:016x})",
+                x.map,
+                x.seq,
+                x.status,
                 x.peer,
-                if x.sa.nat_traversal() { NAT_T_PORT } else { IKE_PORT },
+                x.port,
                 x.local,
-                if x.sa.nat_traversal() { NAT_T_PORT } else { IKE_PORT },
+                x.port,
                 x.peer,
-                if x.sa.nat_traversal() { NAT_T_PORT } else { IKE_PORT },
+                x.port,
                 if x.initiator { "initiator" } else { "responder" },
+                x.ike_spi_initiator,
+                x.ike_spi_responder,
             );
-            for c in &x.children {
+            for (spi_in, spi_out) in &x.child_spis {
                 let _ = writeln!(
                     s,
-                    "  IPSEC FLOW: inbound spi 0x{:08X} outbound spi 0x{:08X}",
-                    c.spi_in, c.spi_out
+                    "  IPSEC FLOW: inbound spi 0x{spi_in:08X} outbound spi 0x{spi_out:08X}"
                 );
             }
         }
         s
+    }
+
+    /// The sessions as values (`show crypto session --json`).
+    pub fn sessions_view(&self) -> Vec<SessionView> {
+        self.sessions
+            .iter()
+            .filter(|x| !x.gone)
+            .map(|x| {
+                let (spi_i, spi_r) = x.sa.spis();
+                SessionView {
+                    map: x.origin.map.clone(),
+                    seq: x.origin.seq,
+                    dynamic_seq: x.origin.dynamic_seq,
+                    status: if x.closing {
+                        "DELETING"
+                    } else if x.sa.established() {
+                        "UP-ACTIVE"
+                    } else {
+                        "UP-NEGOTIATING"
+                    },
+                    peer: x.peer,
+                    local: x.local,
+                    port: if x.sa.nat_traversal() {
+                        NAT_T_PORT
+                    } else {
+                        IKE_PORT
+                    },
+                    initiator: x.initiator,
+                    ike_spi_initiator: spi_i,
+                    ike_spi_responder: spi_r,
+                    child_spis: x.children.iter().map(|c| (c.spi_in, c.spi_out)).collect(),
+                }
+            })
+            .collect()
     }
 }

@@ -139,6 +139,7 @@ impl SaTable {
         for change in changes {
             match change {
                 Change::Up(info) => {
+                    tracing::info!(target: "rri::ipsec", map = %info.origin.map, seq = info.origin.seq, peer = %info.peer, "SA up: inbound spi 0x{:08X}, outbound spi 0x{:08X}", info.child.spi_in, info.child.spi_out);
                     if let Err(why) = self.install(&mut next, info, None, routes, now_ns) {
                         self.refused += 1;
                         tracing::warn!(target: "rri::sa", %why, "SA not installed");
@@ -153,12 +154,14 @@ impl SaTable {
                         continue;
                     };
                     let reuse = Some((prev.map_index, prev.entry_index, prev.dynamic));
+                    let new_spi_out = new.child.spi_out;
                     if let Err(why) = self.install(&mut next, new, reuse, routes, now_ns) {
                         self.refused += 1;
                         tracing::warn!(target: "rri::sa", %why, "rekeyed SA not installed");
                         self.live.insert(old, prev);
                         continue;
                     }
+                    tracing::info!(target: "rri::ipsec", map = %prev.info.origin.map, seq = prev.info.origin.seq, peer = %prev.info.peer, "SA rekeyed: outbound spi 0x{:08X} replaces 0x{:08X}", new_spi_out, prev.info.child.spi_out);
                     self.retiring
                         .push((now_ns + RETIRE_DELAY_NS, prev.info.child.spi_in));
                     routes.sa_down(old);
@@ -167,6 +170,7 @@ impl SaTable {
                     let Some(gone) = self.live.remove(&id) else {
                         continue;
                     };
+                    tracing::info!(target: "rri::ipsec", map = %gone.info.origin.map, seq = gone.info.origin.seq, peer = %gone.info.peer, "SA deleted: inbound spi 0x{:08X}, outbound spi 0x{:08X}", gone.info.child.spi_in, gone.info.child.spi_out);
                     next.inbound.remove(&gone.info.child.spi_in);
                     if let Some(entry) = next
                         .maps
@@ -262,58 +266,58 @@ impl SaTable {
         outbound: &Arc<OutboundSa>,
         inbound: &Arc<InboundSa>,
     ) -> Result<usize, String> {
-            let dynamic = info.origin.dynamic_seq.is_some();
-            let entry_index = match reuse {
-                Some((_, e, _)) => e,
-                None if dynamic => {
-                    let tag = match self.free_dynamic.iter().position(|(m, _)| *m == map_index) {
-                        Some(p) => self.free_dynamic.swap_remove(p).1,
-                        None => {
-                            let map = &mut next.maps[map_index];
-                            map.entries
-                                .push(MapEntryPolicy::new(info.origin.seq, None, None));
-                            map.entries.len() - 1
-                        }
-                    };
-                    for rule in
-                        selectors::rules(&info.child.ts_local, &info.child.ts_remote, tag as u32)
-                    {
-                        next.maps[map_index].classifier.push_rule(rule);
+        let dynamic = info.origin.dynamic_seq.is_some();
+        let entry_index = match reuse {
+            Some((_, e, _)) => e,
+            None if dynamic => {
+                let tag = match self.free_dynamic.iter().position(|(m, _)| *m == map_index) {
+                    Some(p) => self.free_dynamic.swap_remove(p).1,
+                    None => {
+                        let map = &mut next.maps[map_index];
+                        map.entries
+                            .push(MapEntryPolicy::new(info.origin.seq, None, None));
+                        map.entries.len() - 1
                     }
-                    tag
+                };
+                for rule in
+                    selectors::rules(&info.child.ts_local, &info.child.ts_remote, tag as u32)
+                {
+                    next.maps[map_index].classifier.push_rule(rule);
                 }
-                None => next.maps[map_index]
-                    .entries
-                    .iter()
-                    .position(|e| e.seq == info.origin.seq)
-                    .ok_or_else(|| {
-                        format!(
-                            "crypto map {} {} has no compiled entry",
-                            info.origin.map, info.origin.seq
-                        )
-                    })?,
-            };
-            let vrf = next
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.crypto_map == Some(map_index as u32))
-                .map_or(0, |p| p.vrf);
-            let mut check = Classifier::new();
-            for rule in selectors::rules(&info.child.ts_remote, &info.child.ts_local, 0) {
-                check.push_rule(rule);
+                tag
             }
-            next.inbound.insert(
-                info.child.spi_in,
-                InboundBinding {
-                    sa: inbound.clone(),
-                    selectors: check,
-                    vrf,
-                },
-            );
-            let entry = &mut next.maps[map_index].entries[entry_index];
-            entry.outbound = Some(outbound.clone());
-            entry.peer = Some(info.peer);
+            None => next.maps[map_index]
+                .entries
+                .iter()
+                .position(|e| e.seq == info.origin.seq)
+                .ok_or_else(|| {
+                    format!(
+                        "crypto map {} {} has no compiled entry",
+                        info.origin.map, info.origin.seq
+                    )
+                })?,
+        };
+        let vrf = next
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.crypto_map == Some(map_index as u32))
+            .map_or(0, |p| p.vrf);
+        let mut check = Classifier::new();
+        for rule in selectors::rules(&info.child.ts_remote, &info.child.ts_local, 0) {
+            check.push_rule(rule);
+        }
+        next.inbound.insert(
+            info.child.spi_in,
+            InboundBinding {
+                sa: inbound.clone(),
+                selectors: check,
+                vrf,
+            },
+        );
+        let entry = &mut next.maps[map_index].entries[entry_index];
+        entry.outbound = Some(outbound.clone());
+        entry.peer = Some(info.peer);
         Ok(entry_index)
     }
 

@@ -17,3 +17,4 @@ pub mod install;
 pub mod plane;
 pub mod reload;
 pub mod selectors;
+pub mod show;

@@ -5,9 +5,8 @@
 use crate::engine::{EngineOutput, KeyEngine};
 use crate::install::SaTable;
 use crate::reload::{self, Diff};
-use dataplane::build::{policy_from_config, sync_fib, Keep, PortBinding};
-use std::collections::BTreeSet;
 use config::Config;
+use dataplane::build::{policy_from_config, sync_fib, Keep, PortBinding};
 use dataplane::exception::ExceptionPath;
 use dataplane::worker::Punted;
 use dataplane::{Event, PolicyHandle, PuntReason};
@@ -16,6 +15,7 @@ use peer::driver::{Input, KeyExchange, PeerDriver};
 use peer::manager::EntryKey;
 use peer::Failure;
 use rib::RouteEngine;
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use wire::ether::{self, ETHERTYPE_IPV4};
@@ -313,6 +313,14 @@ impl ControlPlane {
             let out = self.engine.clear_sa(id, now_ns);
             self.carry_out(out, now_ns);
         }
+        tracing::info!(
+            target: "rri::config",
+            unchanged = diff.unchanged.len(),
+            changed = diff.changed.len(),
+            added = diff.added.len(),
+            removed = diff.removed.len(),
+            "configuration replaced"
+        );
         Ok(diff)
     }
 

@@ -52,16 +52,24 @@ impl Diff {
             self.removed.len()
         ));
         if !self.changed.is_empty() {
-            out.push_str(&format!("  changed (SAs cleared): {}\n", list(&self.changed)));
+            out.push_str(&format!(
+                "  changed (SAs deleted and made again): {}\n",
+                list(&self.changed)
+            ));
         }
         if !self.added.is_empty() {
             out.push_str(&format!("  added: {}\n", list(&self.added)));
         }
         if !self.removed.is_empty() {
-            out.push_str(&format!("  removed (SAs cleared): {}\n", list(&self.removed)));
+            out.push_str(&format!(
+                "  removed (SAs cleared): {}\n",
+                list(&self.removed)
+            ));
         }
         for r in &self.restart_needed {
-            out.push_str(&format!("% {r} changed: takes effect at the next start of rrid\n"));
+            out.push_str(&format!(
+                "% {r} changed: takes effect at the next start of rrid\n"
+            ));
         }
         out
     }
@@ -112,7 +120,10 @@ fn entry_depends_equal(old: &Config, new: &Config, key: &EntryKey) -> bool {
     fn get<'c>(
         c: &'c Config,
         key: &EntryKey,
-    ) -> Option<(&'c config::model::CryptoMap, &'c config::model::CryptoMapEntry)> {
+    ) -> Option<(
+        &'c config::model::CryptoMap,
+        &'c config::model::CryptoMapEntry,
+    )> {
         let m = c.crypto_maps.get(&key.0)?;
         Some((m, m.entries.get(&key.1)?))
     }
@@ -155,7 +166,7 @@ fn entry_depends_equal(old: &Config, new: &Config, key: &EntryKey) -> bool {
             .map(|i| {
                 (
                     i.name.value.clone(),
-                    i.address.clone(),
+                    i.address,
                     i.secondary_addresses.clone(),
                     i.vrf.clone(),
                     i.shutdown,
@@ -184,9 +195,11 @@ fn dynamic_acls_equal(old: &Config, new: &Config, name: &str) -> bool {
         return true;
     };
     map.entries.values().all(|e| {
-        let acl_equal = e.body.match_address.as_ref().is_none_or(|n| {
-            old.access_lists.get(&n.value) == new.access_lists.get(&n.value)
-        });
+        let acl_equal = e
+            .body
+            .match_address
+            .as_ref()
+            .is_none_or(|n| old.access_lists.get(&n.value) == new.access_lists.get(&n.value));
         let ts_equal = e
             .body
             .transform_sets
@@ -240,7 +253,9 @@ access-list 102 permit ip 10.1.0.0 0.0.255.255 10.3.0.0 0.0.255.255
 
     #[test]
     fn a_static_route_or_an_unrelated_acl_touches_no_entry() {
-        let more = format!("{BASE}ip route 10.9.0.0 255.255.0.0 192.0.2.254\naccess-list 150 permit ip any any\n");
+        let more = format!(
+            "{BASE}ip route 10.9.0.0 255.255.0.0 192.0.2.254\naccess-list 150 permit ip any any\n"
+        );
         let d = diff(&cfg(BASE), &cfg(&more));
         assert_eq!(d.unchanged.len(), 2);
         assert!(d.changed.is_empty());
@@ -268,7 +283,10 @@ access-list 102 permit ip 10.1.0.0 0.0.255.255 10.3.0.0 0.0.255.255
     #[test]
     fn added_removed_and_restart_only_settings() {
         let edited = BASE
-            .replace("crypto map vpn 20 ipsec-isakmp", "crypto map vpn 30 ipsec-isakmp")
+            .replace(
+                "crypto map vpn 20 ipsec-isakmp",
+                "crypto map vpn 30 ipsec-isakmp",
+            )
             .replace(
                 "interface GigabitEthernet0/1\n",
                 "interface GigabitEthernet0/1\n dpdk device vdev net_ring0\n",
@@ -277,7 +295,9 @@ access-list 102 permit ip 10.1.0.0 0.0.255.255 10.3.0.0 0.0.255.255
         assert_eq!(d.added, [key("vpn", 30)]);
         assert_eq!(d.removed, [key("vpn", 20)]);
         assert_eq!(d.restart_needed, ["DPDK devices of interfaces"]);
-        assert!(d.summary().contains("1 unchanged, 0 changed, 1 added, 1 removed"));
+        assert!(d
+            .summary()
+            .contains("1 unchanged, 0 changed, 1 added, 1 removed"));
     }
 
     #[test]

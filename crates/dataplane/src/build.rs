@@ -225,10 +225,12 @@ pub fn policy_from_config(
                     PeerTarget::Host { .. } => None,
                 });
             let mut outbound = None;
-            let kept = keep.filter(|k| k.unchanged.contains(&(name.clone(), entry.seq.value))).and_then(|k| {
-                let m = k.old.maps.iter().find(|m| &m.name == name)?;
-                m.entries.iter().find(|e| e.seq == entry.seq.value)
-            });
+            let kept = keep
+                .filter(|k| k.unchanged.contains(&(name.clone(), entry.seq.value)))
+                .and_then(|k| {
+                    let m = k.old.maps.iter().find(|m| &m.name == name)?;
+                    m.entries.iter().find(|e| e.seq == entry.seq.value)
+                });
             if let (CryptoMapKind::Manual, Some(running), Some(k)) = (&entry.kind, kept, keep) {
                 outbound = running.outbound.clone();
                 for key in &body.session_keys {

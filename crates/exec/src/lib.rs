@@ -15,6 +15,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+pub mod protocol;
+
 /// A command rrid carries out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -86,7 +88,11 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParseError::Invalid { at } => {
-                write!(f, "% Invalid input detected at '^' marker (column {})", at + 1)
+                write!(
+                    f,
+                    "% Invalid input detected at '^' marker (column {})",
+                    at + 1
+                )
             }
             ParseError::Ambiguous { word, .. } => write!(f, "% Ambiguous command: \"{word}\""),
             ParseError::Incomplete => f.write_str("% Incomplete command."),
@@ -162,14 +168,22 @@ const PEER_SA: &[Node] = &[kw(
     "peer",
     "Show/clear SAs of one peer",
     None,
-    &[arg(Token::Address, "IP address of the remote peer", Action::IpsecSa)],
+    &[arg(
+        Token::Address,
+        "IP address of the remote peer",
+        Action::IpsecSa,
+    )],
 )];
 
 const CLEAR_PEER: &[Node] = &[kw(
     "peer",
     "Clear SAs of one peer",
     None,
-    &[arg(Token::Address, "IP address of the remote peer", Action::ClearSa)],
+    &[arg(
+        Token::Address,
+        "IP address of the remote peer",
+        Action::ClearSa,
+    )],
 )];
 
 const SHOW_CRYPTO: &[Node] = &[
@@ -177,17 +191,42 @@ const SHOW_CRYPTO: &[Node] = &[
         "ipsec",
         "Show IPsec information",
         None,
-        &[kw("sa", "IPsec SAs with their counters", Some(Action::IpsecSa), PEER_SA)],
+        &[kw(
+            "sa",
+            "IPsec SAs with their counters",
+            Some(Action::IpsecSa),
+            PEER_SA,
+        )],
     ),
     kw("map", "Crypto maps", Some(Action::CryptoMap), &[]),
-    kw("peer", "Peers of each crypto map entry", Some(Action::Peer), &[]),
-    kw("route", "Routes injected by RRI", Some(Action::CryptoRoute), &[]),
-    kw("session", "IKE sessions and their child SAs", Some(Action::Session), &[]),
+    kw(
+        "peer",
+        "Peers of each crypto map entry",
+        Some(Action::Peer),
+        &[],
+    ),
+    kw(
+        "route",
+        "Routes injected by RRI",
+        Some(Action::CryptoRoute),
+        &[],
+    ),
+    kw(
+        "session",
+        "IKE sessions and their child SAs",
+        Some(Action::Session),
+        &[],
+    ),
 ];
 
 const SHOW: &[Node] = &[
     kw("crypto", "Encryption module", None, SHOW_CRYPTO),
-    kw("interfaces", "Port status and counters", Some(Action::Interfaces), &[]),
+    kw(
+        "interfaces",
+        "Port status and counters",
+        Some(Action::Interfaces),
+        &[],
+    ),
     kw(
         "ip",
         "IP information",
@@ -204,8 +243,18 @@ const SHOW: &[Node] = &[
             )],
         )],
     ),
-    kw("running-config", "Current operating configuration", Some(Action::RunningConfig), &[]),
-    kw("version", "rri version and uptime", Some(Action::Version), &[]),
+    kw(
+        "running-config",
+        "Current operating configuration",
+        Some(Action::RunningConfig),
+        &[],
+    ),
+    kw(
+        "version",
+        "rri version and uptime",
+        Some(Action::Version),
+        &[],
+    ),
 ];
 
 const ROOT: &[Node] = &[
@@ -213,7 +262,11 @@ const ROOT: &[Node] = &[
         "check",
         "Check a configuration file without applying it",
         None,
-        &[arg(Token::File, "Configuration file (path on the router)", Action::Check)],
+        &[arg(
+            Token::File,
+            "Configuration file (path on the router)",
+            Action::Check,
+        )],
     ),
     kw(
         "clear",
@@ -234,7 +287,11 @@ const ROOT: &[Node] = &[
             "replace",
             "Replace the running configuration with a file, applying the differences",
             None,
-            &[arg(Token::File, "Configuration file (path on the router)", Action::Replace)],
+            &[arg(
+                Token::File,
+                "Configuration file (path on the router)",
+                Action::Replace,
+            )],
         )],
     ),
     kw(
@@ -245,7 +302,12 @@ const ROOT: &[Node] = &[
             "crypto",
             "Encryption module",
             None,
-            &[kw("ipsec", "IPsec events (until interrupted)", Some(Action::Debug), &[])],
+            &[kw(
+                "ipsec",
+                "IPsec events (until interrupted)",
+                Some(Action::Debug),
+                &[],
+            )],
         )],
     ),
     kw("show", "Show running system information", None, SHOW),
@@ -391,8 +453,7 @@ fn placeholder(token: Token) -> &'static str {
 /// `<cr>` where the line may end); without one, the keywords the last word is a prefix of.
 pub fn help(line: &str) -> Vec<Help> {
     let all: Vec<&str> = line.split_ascii_whitespace().collect();
-    let (done, partial) = if line.is_empty() || line.ends_with(|c: char| c.is_ascii_whitespace())
-    {
+    let (done, partial) = if line.is_empty() || line.ends_with(|c: char| c.is_ascii_whitespace()) {
         (&all[..], None)
     } else {
         (&all[..all.len() - 1], all.last().copied())
@@ -469,7 +530,10 @@ mod tests {
     fn full_and_abbreviated_keywords() {
         assert_eq!(parse("show crypto route"), Ok(Command::ShowCryptoRoute));
         assert_eq!(parse("sh cry ro"), Ok(Command::ShowCryptoRoute));
-        assert_eq!(parse("  SHOW   CRYPTO  Route "), Ok(Command::ShowCryptoRoute));
+        assert_eq!(
+            parse("  SHOW   CRYPTO  Route "),
+            Ok(Command::ShowCryptoRoute)
+        );
         assert_eq!(parse("sh run"), Ok(Command::ShowRunningConfig));
         assert_eq!(parse("sh ip ro"), Ok(Command::ShowIpRoute { vrf: None }));
         assert_eq!(
@@ -484,7 +548,10 @@ mod tests {
                 peer: Some("10.0.0.2".parse().unwrap())
             })
         );
-        assert_eq!(parse("clear cry sa"), Ok(Command::ClearCryptoSa { peer: None }));
+        assert_eq!(
+            parse("clear cry sa"),
+            Ok(Command::ClearCryptoSa { peer: None })
+        );
         assert_eq!(parse("deb cry ipsec"), Ok(Command::DebugCryptoIpsec));
         assert_eq!(
             parse("conf rep /etc/rri/new.cfg"),
@@ -512,7 +579,10 @@ mod tests {
             Err(ParseError::Invalid { at: 26 })
         );
         // Words after a complete command.
-        assert_eq!(parse("show crypto route now"), Err(ParseError::Invalid { at: 18 }));
+        assert_eq!(
+            parse("show crypto route now"),
+            Err(ParseError::Invalid { at: 18 })
+        );
         assert_eq!(parse("bogus"), Err(ParseError::Invalid { at: 0 }));
     }
 
@@ -527,7 +597,10 @@ mod tests {
         );
         assert_eq!(parse("show"), Err(ParseError::Incomplete));
         assert_eq!(parse(""), Err(ParseError::Incomplete));
-        assert_eq!(parse("show crypto ipsec sa peer"), Err(ParseError::Incomplete));
+        assert_eq!(
+            parse("show crypto ipsec sa peer"),
+            Err(ParseError::Incomplete)
+        );
     }
 
     #[test]
