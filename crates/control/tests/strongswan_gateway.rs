@@ -187,6 +187,68 @@ fn strongswan_initiates_with_chacha20_poly1305() {
     );
 }
 
+/// A reload keeps what it does not touch: with strongSwan's tunnel to the dynamic map up,
+/// a configuration that only adds a static route keeps the negotiated SA (same SPIs, pings
+/// pass, the RRI route stays); one that changes the transform set the dynamic map uses
+/// deletes it (strongSwan is told) and its route goes.
+#[test]
+fn reload_keeps_untouched_negotiated_sas_and_deletes_changed_ones() {
+    let lab = Lab::new();
+    let charon = Charon::start(&lab, "swa", "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    let base = config("esp-gcm 128", "aes-gcm-128", DYNAMIC_ENTRY);
+    let gw = Gateway::start(&lab, &base);
+    let up = charon.vici("--initiate --child net --timeout 15");
+    assert!(up.contains("initiate completed successfully"), "{up}");
+    assert!(gw.wait_for(5, |g| g
+        .show_crypto_route()
+        .contains("10.2.0.0/255.255.0.0")));
+    charon.ping_inside(1, "1");
+    assert_eq!(charon.ping_inside(5, "0.2"), 5);
+    let sessions = gw.with(|c| c.show_crypto_session());
+    let spis_before = charon_spis(&charon.list_sas());
+
+    let diff = gw.reload(&format!(
+        "{base}ip route 172.16.0.0 255.255.0.0 192.0.2.254\n"
+    ));
+    assert!(
+        diff.changed.is_empty() && diff.removed.is_empty(),
+        "{diff:?}"
+    );
+    assert_eq!(gw.with(|c| c.show_crypto_session()), sessions);
+    assert_eq!(
+        charon.ping_inside(5, "0.2"),
+        5,
+        "from behind strongSwan in, after reload"
+    );
+    assert_eq!(
+        lab.ping_from_inside("10.2.0.1", 5, "0.2"),
+        5,
+        "from inside out, after reload"
+    );
+    assert_eq!(charon_spis(&charon.list_sas()), spis_before);
+    assert!(gw.show_crypto_route().contains("10.2.0.0/255.255.0.0"));
+    assert!(gw
+        .with(|c| c.routes.show_ip_route(None))
+        .contains("172.16.0.0"));
+
+    let diff = gw.reload(&config("esp-gcm 256", "aes-gcm-128", DYNAMIC_ENTRY));
+    assert_eq!(diff.changed.len(), 1, "{diff:?}");
+    assert!(
+        gw.wait_for(5, |g| !g.show_crypto_route().contains("10.2.0.0")),
+        "{}",
+        gw.show_crypto_route()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while charon.list_sas().contains("ESTABLISHED") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let after = charon.list_sas();
+    assert!(
+        !after.contains("ESTABLISHED"),
+        "strongSwan was not told: {after}"
+    );
+}
+
 /// The SPIs charon shows for its child SA (`in c1234567, out c7654321`).
 fn charon_spis(list: &str) -> Vec<String> {
     list.split_whitespace()

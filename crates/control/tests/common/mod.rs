@@ -288,6 +288,8 @@ pub struct Gateway {
     pub control: Arc<Mutex<ControlPlane>>,
     pub counters: Arc<WorkerCounters>,
     pub policy: PolicyHandle,
+    /// The ports as the configuration names them (for reloads).
+    pub bindings: Vec<PortBinding>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
     _ports: (Port, Port),
@@ -404,6 +406,7 @@ impl Gateway {
             control,
             counters,
             policy,
+            bindings: bindings.to_vec(),
             stop,
             threads: vec![worker_thread, control_thread],
             _ports: (port0, port1),
@@ -414,6 +417,19 @@ impl Gateway {
 
     pub fn with<R>(&self, f: impl FnOnce(&mut ControlPlane) -> R) -> R {
         f(&mut self.control.lock().unwrap())
+    }
+
+    /// Applies a new configuration as `configure replace` does.
+    pub fn reload(&self, config_text: &str) -> control::reload::Diff {
+        let checked = config::check(config_text);
+        assert!(
+            !checked.diagnostics.has_errors(),
+            "{:?}",
+            checked.diagnostics
+        );
+        let bindings = self.bindings.clone();
+        self.with(|c| c.reload(Arc::new(checked.config), &bindings, now_ns()))
+            .expect("the new configuration applies")
     }
 
     pub fn show_crypto_route(&self) -> String {
