@@ -1,5 +1,9 @@
-//! `rri-pktgen [EAL options] -- [options]`: send frames out of one port as fast as the port
-//! takes them (or at a set rate) and count what comes back on another, like pktgen-dpdk.
+//! `rri-pktgen [EAL options] -- [options]`: a traffic generator and sink in the spirit of
+//! pktgen-dpdk. It sends Ethernet/IPv4/UDP frames to a range of destinations out of one port
+//! (at a fixed rate or as fast as the port takes them) and counts what arrives on another;
+//! every frame carries a sequence number and its send time, so the sink reports loss and
+//! latency. Given an SA (`--sa-spi`, `--sa-key`), ESP that arrives is decrypted and verified
+//! (tag and replay window) before its stamp is read.
 //!
 //! ```text
 //! rri-pktgen -l 0 --no-huge --no-pci -m 1024 --file-prefix gen \
@@ -8,24 +12,54 @@
 //!     --tx-port 0 --rx-port 1 --size imix --duration 10 --warmup 2
 //! ```
 //!
-//! At the end it prints one line: `tx_mpps=.. rx_mpps=.. rx_gbps=.. tx=.. rx=..` over the
+//! While it runs it prints one line per `--stats-period` seconds; at the end a table, then
+//! one machine-readable line: `tx_mpps=.. rx_mpps=.. rx_gbps=.. tx=.. rx=.. ...` over the
 //! measured interval (after the warm-up).
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use dpdk::{MbufBurst, Mempool, MempoolConfig, Port, PortConfig};
 use pktbuf::PacketBuf;
-use pktgen::{frames, mix, FrameSpec};
+use pktgen::{frames, mix, receive, stamp, FrameSpec, Latency, Received};
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Send on --tx-port and count on --rx-port.
+    Both,
+    /// Only send (like testpmd's txonly).
+    Tx,
+    /// Only count (like testpmd's rxonly).
+    Rx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SaTransform {
+    #[value(name = "esp-gcm-128")]
+    Gcm128,
+    #[value(name = "esp-gcm-256")]
+    Gcm256,
+    #[value(name = "esp-chacha20-poly1305")]
+    Chacha,
+}
 
 #[derive(Parser, Debug)]
 #[command(
     name = "rri-pktgen",
     version,
-    override_usage = "rri-pktgen [EAL options] -- [OPTIONS]"
+    about = "A DPDK traffic generator and sink: rates, loss, latency, and ESP verification",
+    override_usage = "rri-pktgen [EAL options] -- [OPTIONS]",
+    after_help = "Loss counts the stamped frames sent after the warm-up that never came back \
+(frames still in flight at the end get --drain-ms to arrive). Latency is measured from the \
+send time in each frame to its reception, on this machine's monotonic clock, so it needs the \
+sender and the sink in this process (--mode both)."
 )]
 struct Cli {
+    /// What to do.
+    #[arg(long, value_enum, default_value_t = Mode::Both)]
+    mode: Mode,
     /// Port to send on.
     #[arg(long, default_value_t = 0)]
     tx_port: u16,
@@ -48,7 +82,7 @@ struct Cli {
     /// Distinct destination addresses.
     #[arg(long, default_value_t = 1024)]
     flows: u32,
-    /// First destination address.
+    /// First destination address (flows go to consecutive addresses from here).
     #[arg(long, default_value = "10.2.0.0")]
     dst_base: Ipv4Addr,
     /// Source address.
@@ -64,9 +98,24 @@ struct Cli {
     /// rings to ours one for one).
     #[arg(long, default_value_t = 1)]
     queues: u16,
-    /// Seconds to wait for the receive port's link (memif needs its peer) before starting.
+    /// Seconds to wait for the links (memif needs its peer) before starting.
     #[arg(long, default_value_t = 30.0)]
     link_wait: f64,
+    /// Seconds between live lines (0: none).
+    #[arg(long, default_value_t = 1.0)]
+    stats_period: f64,
+    /// Milliseconds to keep receiving after the last frame is sent.
+    #[arg(long, default_value_t = 200)]
+    drain_ms: u64,
+    /// SPI of an SA whose ESP arriving on the receive port is verified and decrypted.
+    #[arg(long, value_name = "SPI")]
+    sa_spi: Option<u32>,
+    /// The SA's key and salt in hex (key then 4-byte salt, as `set session-key` writes it).
+    #[arg(long, value_name = "HEX", requires = "sa_spi")]
+    sa_key: Option<String>,
+    /// The SA's transform.
+    #[arg(long, value_enum, default_value_t = SaTransform::Gcm128)]
+    sa_transform: SaTransform,
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
@@ -77,23 +126,77 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     parts.try_into().ok()
 }
 
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_start_matches("0x");
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn now_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("rri-pktgen: {msg}");
+    ExitCode::from(2)
+}
+
+/// Counts at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    sent: u64,
+    sent_bytes: u64,
+    received: u64,
+    rx_bytes: u64,
+    stamped: u64,
+    esp_ok: u64,
+    esp_rejected: u64,
+    esp_unknown: u64,
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let (eal, rest) = match dpdk::Eal::init_argv(argv) {
         Ok(v) => v,
-        Err(e) => {
-            eprintln!("rri-pktgen: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(e),
     };
     let cli = Cli::parse_from(std::iter::once("rri-pktgen".to_string()).chain(rest));
     let Some(sizes) = mix(&cli.size) else {
-        eprintln!("rri-pktgen: --size must be 64..1518, imix or imix-esp");
-        return ExitCode::from(2);
+        return fail("--size must be 64..1518, imix or imix-esp");
     };
     let Some(dst_mac) = parse_mac(&cli.dst_mac) else {
-        eprintln!("rri-pktgen: --dst-mac must look like 02:00:00:00:01:01");
-        return ExitCode::from(2);
+        return fail("--dst-mac must look like 02:00:00:00:01:01");
+    };
+    let sa = match (cli.sa_spi, &cli.sa_key) {
+        (Some(spi), Some(key)) => {
+            let Some(keymat) = parse_hex(key) else {
+                return fail("--sa-key must be hex");
+            };
+            let transform = match cli.sa_transform {
+                SaTransform::Gcm128 => esp::Transform::AesGcm128,
+                SaTransform::Gcm256 => esp::Transform::AesGcm256,
+                SaTransform::Chacha => esp::Transform::ChaCha20Poly1305,
+            };
+            let tunnel = esp::TunnelTemplate::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+            let made = esp::SaParams::from_keymat(spi, transform, &keymat, tunnel)
+                .map_err(|e| e.to_string())
+                .and_then(|mut p| {
+                    p.replay_window = esp::SaParams::MAX_REPLAY_WINDOW;
+                    esp::InboundSa::new(&p, now_ns()).map_err(|e| e.to_string())
+                });
+            match made {
+                Ok(sa) => Some(sa),
+                Err(e) => return fail(format!("--sa-key: {e}")),
+            }
+        }
+        (Some(_), None) => return fail("--sa-spi needs --sa-key"),
+        _ => None,
     };
     let pool = match Mempool::new(
         &eal,
@@ -104,10 +207,7 @@ fn main() -> ExitCode {
         },
     ) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("rri-pktgen: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     let queues = cli.queues.max(1);
     let config = PortConfig {
@@ -117,53 +217,68 @@ fn main() -> ExitCode {
         tx_descriptors: 2048,
         ..PortConfig::default()
     };
-    let start = |id| Port::start(&eal, id, &config, &pool);
-    let (tx_port, rx_port) = match (
-        start(cli.tx_port),
-        if cli.rx_port == cli.tx_port {
-            None
-        } else {
-            Some(start(cli.rx_port))
-        },
-    ) {
-        (Ok(t), Some(Ok(r))) => (t, Some(r)),
-        (Ok(t), None) => (t, None),
-        (Err(e), _) | (_, Some(Err(e))) => {
-            eprintln!("rri-pktgen: {e}");
-            return ExitCode::FAILURE;
+    let sending = cli.mode != Mode::Rx;
+    let counting = cli.mode != Mode::Tx;
+    let mut ids: Vec<u16> = Vec::new();
+    if sending {
+        ids.push(cli.tx_port);
+    }
+    if counting && !ids.contains(&cli.rx_port) {
+        ids.push(cli.rx_port);
+    }
+    let mut ports = Vec::new();
+    for id in ids {
+        match Port::start(&eal, id, &config, &pool) {
+            Ok(p) => ports.push(p),
+            Err(e) => return fail(e),
         }
-    };
+    }
     let wait_until = Instant::now() + Duration::from_secs_f64(cli.link_wait);
-    for port in std::iter::once(&tx_port).chain(rx_port.as_ref()) {
+    for port in &ports {
         while !port.link().is_ok_and(|l| l.up) {
             if Instant::now() > wait_until {
-                eprintln!("rri-pktgen: link of port {} did not come up", port.id());
-                return ExitCode::FAILURE;
+                return fail(format!("link of port {} did not come up", port.id()));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    let by_id = |id: u16| ports.iter().find(|p| p.id() == id);
+    let tx_port = by_id(cli.tx_port);
     let spec = FrameSpec {
         dst_mac,
-        src_mac: tx_port.mac_address().unwrap_or([2, 0, 0, 0, 0, 0x99]),
+        src_mac: tx_port
+            .and_then(|p| p.mac_address().ok())
+            .unwrap_or([2, 0, 0, 0, 0, 0x99]),
         src_ip: cli.src_ip,
         dst_base: cli.dst_base,
         flows: cli.flows,
         dont_fragment: cli.dont_fragment,
     };
     let templates = frames(&spec, &sizes, sizes.len() * 64);
-    let mut tx = tx_port.tx_queue(0).expect("tx queue");
-    let rx_port = rx_port.as_ref().unwrap_or(&tx_port);
-    let mut rx: Vec<_> = (0..queues)
-        .map(|q| rx_port.rx_queue(q).expect("rx queue"))
-        .collect();
+    let mut tx = match tx_port.map(|p| p.tx_queue(0)).transpose() {
+        Ok(t) => t.filter(|_| sending),
+        Err(e) => return fail(e),
+    };
+    let mut rx: Vec<_> = match by_id(cli.rx_port).filter(|_| counting) {
+        Some(p) => match (0..queues).map(|q| p.rx_queue(q)).collect() {
+            Ok(v) => v,
+            Err(e) => return fail(e),
+        },
+        None => Vec::new(),
+    };
 
     let began = Instant::now();
     let warm = began + Duration::from_secs_f64(cli.warmup);
     let end = began + Duration::from_secs_f64(cli.duration);
-    let (mut sent, mut received, mut rx_bytes) = (0u64, 0u64, 0u64);
-    let mut measured: Option<(Instant, u64, u64, u64)> = None;
+    let drain_end = end + Duration::from_millis(if counting { cli.drain_ms } else { 0 });
+    let mut t = Totals::default();
+    let mut measured: Option<(Instant, Totals)> = None;
+    // Stamps: sequence numbers at and after `first_measured_seq` count for loss.
+    let mut first_measured_seq: Option<u32> = None;
+    let mut measured_stamped_rx = 0u64;
+    let mut latency = Latency::default();
     let mut next = 0usize;
+    let mut seq: u32 = 0;
     let mut out: MbufBurst<32> = MbufBurst::new();
     let mut inbox: MbufBurst<64> = MbufBurst::new();
     let ns_per_packet = if cli.rate_mpps > 0.0 {
@@ -171,54 +286,166 @@ fn main() -> ExitCode {
     } else {
         0.0
     };
+    let mut last_line = (began, t);
     let mut now = Instant::now();
-    while now < end {
+    let mut sent_at_end = None;
+    while now < drain_end {
         if measured.is_none() && now >= warm {
-            measured = Some((now, sent, received, rx_bytes));
+            measured = Some((now, t));
+            first_measured_seq = Some(seq);
         }
-        let due = if ns_per_packet > 0.0 {
-            ((now - began).as_nanos() as f64 / ns_per_packet) as u64
-        } else {
-            u64::MAX
-        };
-        if sent < due && out.is_empty() {
-            let want = (due - sent).min(32) as usize;
-            for _ in 0..want {
-                let Some(mut m) = pool.alloc() else { break };
-                let t = &templates[next];
-                next = (next + 1) % templates.len();
-                if let Ok(room) = m.append(t.len()) {
-                    room.copy_from_slice(t);
-                    let _ = out.push(m);
+        if let (Some(q), true) = (tx.as_mut(), now < end) {
+            let due = if ns_per_packet > 0.0 {
+                ((now - began).as_nanos() as f64 / ns_per_packet) as u64
+            } else {
+                u64::MAX
+            };
+            if t.sent < due && out.is_empty() {
+                let want = (due - t.sent).min(32) as usize;
+                let stamp_ns = now_ns();
+                for _ in 0..want {
+                    let Some(mut m) = pool.alloc() else { break };
+                    let template = &templates[next];
+                    next = (next + 1) % templates.len();
+                    if let Ok(room) = m.append(template.len()) {
+                        room.copy_from_slice(template);
+                        stamp(room, seq, stamp_ns);
+                        seq = seq.wrapping_add(1);
+                        let _ = out.push(m);
+                    }
                 }
             }
+            let before: u64 = out.iter().map(|m| m.len() as u64 + 4).sum();
+            let n = q.tx_burst(&mut out) as u64;
+            let after: u64 = out.iter().map(|m| m.len() as u64 + 4).sum();
+            t.sent += n;
+            t.sent_bytes += before - after;
+        } else if sent_at_end.is_none() && now >= end {
+            sent_at_end = Some(t.sent);
         }
-        sent += tx.tx_burst(&mut out) as u64;
         for queue in &mut rx {
             let n = queue.rx_burst(&mut inbox);
-            if n > 0 {
-                received += n as u64;
-                rx_bytes += inbox.iter().map(|m| m.len() as u64 + 4).sum::<u64>();
-                inbox.clear();
+            if n == 0 {
+                continue;
             }
+            let rx_ns = now_ns();
+            t.received += n as u64;
+            for m in inbox.iter_mut() {
+                t.rx_bytes += m.len() as u64 + 4;
+                match receive(m, sa.as_ref(), rx_ns) {
+                    Received::Stamped {
+                        seq: s,
+                        sent_ns,
+                        esp,
+                    } => {
+                        t.stamped += 1;
+                        t.esp_ok += u64::from(esp);
+                        if let Some(first) = first_measured_seq {
+                            // Sequence numbers wrap after 2^32 frames; compare by distance.
+                            if s.wrapping_sub(first) < u32::MAX / 2 {
+                                measured_stamped_rx += 1;
+                                latency.record(rx_ns.saturating_sub(sent_ns));
+                            }
+                        }
+                    }
+                    Received::EspRejected(_) => t.esp_rejected += 1,
+                    Received::EspUnknown => t.esp_unknown += 1,
+                    Received::Other => {}
+                }
+            }
+            inbox.clear();
         }
         now = Instant::now();
+        if cli.stats_period > 0.0
+            && (now - last_line.0).as_secs_f64() >= cli.stats_period
+            && now < end
+        {
+            let secs = (now - last_line.0).as_secs_f64();
+            let p = last_line.1;
+            println!(
+                "[{:5.1}s] tx {:8.3} Mpps {:7.3} Gbps | rx {:8.3} Mpps {:7.3} Gbps{}",
+                (now - began).as_secs_f64(),
+                (t.sent - p.sent) as f64 / secs / 1e6,
+                (t.sent_bytes - p.sent_bytes) as f64 * 8.0 / secs / 1e9,
+                (t.received - p.received) as f64 / secs / 1e6,
+                (t.rx_bytes - p.rx_bytes) as f64 * 8.0 / secs / 1e9,
+                if sa.is_some() {
+                    format!(
+                        " | esp ok {} bad {}",
+                        t.esp_ok - p.esp_ok,
+                        t.esp_rejected - p.esp_rejected
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            last_line = (now, t);
+        }
     }
-    let Some((t0, s0, r0, b0)) = measured else {
-        eprintln!("rri-pktgen: duration shorter than the warm-up");
-        return ExitCode::from(2);
+    drop(out);
+    let Some((t0, m0)) = measured else {
+        return fail("duration shorter than the warm-up");
     };
-    let secs = (now - t0).as_secs_f64();
+    let secs = (end.min(now) - t0).as_secs_f64().max(1e-9);
+    let sent_measured = sent_at_end.unwrap_or(t.sent) - m0.sent;
+    let rx_measured = t.received - m0.received;
+    let lost = sent_measured.saturating_sub(measured_stamped_rx);
+    let us = |v: Option<u64>| v.map_or("-".to_string(), |n| format!("{:.1}", n as f64 / 1e3));
+    println!();
+    println!("                   tx              rx");
+    println!("packets  {:>14} {:>15}", sent_measured, rx_measured);
     println!(
-        "tx_mpps={:.3} rx_mpps={:.3} rx_gbps={:.3} tx={} rx={} seconds={:.2} tsc_hz={}",
-        (sent - s0) as f64 / secs / 1e6,
-        (received - r0) as f64 / secs / 1e6,
-        (rx_bytes - b0) as f64 * 8.0 / secs / 1e9,
-        sent,
-        received,
+        "Mpps     {:>14.3} {:>15.3}",
+        sent_measured as f64 / secs / 1e6,
+        rx_measured as f64 / secs / 1e6
+    );
+    println!(
+        "Gbps     {:>14.3} {:>15.3}",
+        (t.sent_bytes - m0.sent_bytes) as f64 * 8.0 / secs / 1e9,
+        (t.rx_bytes - m0.rx_bytes) as f64 * 8.0 / secs / 1e9
+    );
+    if sending && counting {
+        println!(
+            "loss     {} of {} ({:.3} %)",
+            lost,
+            sent_measured,
+            if sent_measured > 0 {
+                lost as f64 * 100.0 / sent_measured as f64
+            } else {
+                0.0
+            }
+        );
+        println!(
+            "latency  us: min {} avg {} p50 {} p99 {} p99.9 {} max {}",
+            us(latency.min()),
+            us(latency.mean()),
+            us(latency.quantile(0.5)),
+            us(latency.quantile(0.99)),
+            us(latency.quantile(0.999)),
+            us(latency.max())
+        );
+    }
+    if sa.is_some() {
+        println!(
+            "esp      verified {} rejected {} other SPI {}",
+            t.esp_ok, t.esp_rejected, t.esp_unknown
+        );
+    }
+    println!(
+        "tx_mpps={:.3} rx_mpps={:.3} rx_gbps={:.3} tx={} rx={} seconds={:.2} lost={} \
+         latency_p50_us={} latency_p99_us={} esp_ok={} esp_rejected={} tsc_hz={}",
+        sent_measured as f64 / secs / 1e6,
+        rx_measured as f64 / secs / 1e6,
+        (t.rx_bytes - m0.rx_bytes) as f64 * 8.0 / secs / 1e9,
+        t.sent,
+        t.received,
         secs,
+        lost,
+        us(latency.quantile(0.5)),
+        us(latency.quantile(0.99)),
+        t.esp_ok,
+        t.esp_rejected,
         dpdk::tsc_hz()
     );
-    drop(out);
     ExitCode::SUCCESS
 }

@@ -31,6 +31,7 @@ use mgmt::Job;
 use peer::dns::{DnsSettings, DnsSetupError, PeerResolver};
 use peer::driver::PeerDriver;
 use peer::PeerManager;
+use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -154,6 +155,7 @@ fn main() -> ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
         )
         .with(debug::DebugLayer)
@@ -209,8 +211,11 @@ fn main() -> ExitCode {
     {
         return fail("ports must be bound from 0 up without gaps (one per interface)");
     }
+    // One queue pair per worker and one more for the control thread's transmissions. The
+    // extra receive queue is polled by the last worker: a memif peer maps its transmit
+    // queues onto ours one for one, so its control thread's ARP and IKE arrive there.
     let port_config = PortConfig {
-        rx_queues: workers,
+        rx_queues: workers + 1,
         tx_queues: workers + 1,
         rx_descriptors: 2048,
         tx_descriptors: 2048,
@@ -276,7 +281,14 @@ fn main() -> ExitCode {
     let mut worker_list = Vec::new();
     let mut counters = Vec::new();
     for w in 0..workers {
-        let rx: Result<Vec<_>, _> = ports.iter().map(|(p, _)| p.rx_queue(w)).collect();
+        let mut queues = vec![w];
+        if w + 1 == workers {
+            queues.push(workers);
+        }
+        let rx: Result<Vec<_>, _> = ports
+            .iter()
+            .flat_map(|(p, _)| queues.iter().map(move |q| p.rx_queue(*q)))
+            .collect();
         let tx: Result<Vec<_>, _> = ports.iter().map(|(p, _)| p.tx_queue(w)).collect();
         let (Ok(rx), Ok(tx)) = (rx, tx) else {
             return fail("queues");
