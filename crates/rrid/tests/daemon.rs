@@ -220,6 +220,16 @@ impl Drop for Rrid {
     }
 }
 
+/// A helper process that must not outlive a failed test.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn signal(child: &Child, sig: &str) {
     sh(&format!("kill -{sig} {}", child.id()));
 }
@@ -305,7 +315,7 @@ fn rrid_runs_reloads_and_stops_cleanly() {
 
     // Traffic on entry 10's SA.
     let t = &net.tag;
-    let mut ping = Command::new("ip")
+    let ping = Command::new("ip")
         .args([
             "netns",
             "exec",
@@ -320,6 +330,7 @@ fn rrid_runs_reloads_and_stops_cleanly() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut ping = KillOnDrop(ping);
     let began = Instant::now();
     while rrid.encaps(10).unwrap_or(0) < 50 {
         assert!(
@@ -416,7 +427,11 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     let refused = rrid.ctl(&["configure", "replace", broken.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("broken.cfg:2:"));
-    assert!(rrid.encaps(10).unwrap() > later);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        rrid.encaps(10).unwrap() > later,
+        "forwarding stopped after a refused replace"
+    );
 
     // SIGHUP re-reads --config.
     std::fs::write(
@@ -461,8 +476,8 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     );
 
     // SIGTERM: a clean stop, nothing left behind.
-    let _ = ping.kill();
-    let _ = ping.wait();
+    let _ = ping.0.kill();
+    let _ = ping.0.wait();
     signal(&rrid.child, "TERM");
     let began = Instant::now();
     let status = loop {
