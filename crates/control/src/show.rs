@@ -225,6 +225,8 @@ pub struct MapView {
     pub lifetime_kilobytes: Option<u64>,
     pub pfs: Option<String>,
     pub reverse_route: bool,
+    /// The dynamic map a `ipsec-isakmp dynamic` entry takes its settings from.
+    pub dynamic_template: Option<String>,
     pub interfaces: Vec<String>,
 }
 
@@ -241,7 +243,16 @@ pub fn crypto_map(plane: &ControlPlane) -> Vec<MapView> {
             .map(|i| i.name.value.clone())
             .collect();
         for (seq, entry) in &map.entries {
-            let b = &entry.body;
+            // A dynamic entry shows its template's settings, as IOS does.
+            let template = match &entry.kind {
+                CryptoMapKind::Dynamic(d) => Some(d.value.clone()),
+                _ => None,
+            };
+            let b = template
+                .as_ref()
+                .and_then(|d| config.dynamic_maps.get(d))
+                .and_then(|m| m.entries.values().next())
+                .map_or(&entry.body, |e| &e.body);
             let target = |t: &PeerTarget| match t {
                 PeerTarget::Address(a) => a.to_string(),
                 PeerTarget::Host { name, dynamic } => {
@@ -317,6 +328,7 @@ pub fn crypto_map(plane: &ControlPlane) -> Vec<MapView> {
                 lifetime_kilobytes: b.lifetime_kilobytes.as_ref().map(|v| v.value),
                 pfs: b.pfs.as_ref().map(|p| format!("{:?}", p.value)),
                 reverse_route: b.reverse_route.is_some(),
+                dynamic_template: template,
                 interfaces: interfaces.clone(),
             });
         }
@@ -339,6 +351,9 @@ pub fn render_crypto_map(maps: &[MapView]) -> String {
                 ""
             };
             let _ = writeln!(s, "        Peer = {p}{default}");
+        }
+        if let Some(t) = &m.dynamic_template {
+            let _ = writeln!(s, "        Dynamic map template tag: {t}");
         }
         match &m.access_list {
             Some(a) => {
@@ -453,6 +468,11 @@ pub struct InterfaceView {
     pub rx_errors: u64,
     pub tx_errors: u64,
     pub rx_nombuf: u64,
+    /// Packets rri's workers took from the port (some PMDs, memif among them, count
+    /// fewer in their own statistics).
+    pub forwarded_in: u64,
+    /// Packets rri's workers sent out of the port.
+    pub forwarded_out: u64,
 }
 
 /// Fills the configured side of each port view from the policy.
@@ -516,6 +536,11 @@ pub fn render_interfaces(views: &[InterfaceView]) -> String {
             v.tx_packets,
             v.tx_bytes,
             v.tx_errors
+        );
+        let _ = writeln!(
+            s,
+            "     rri workers: {} packets in, {} packets out",
+            v.forwarded_in, v.forwarded_out
         );
     }
     s

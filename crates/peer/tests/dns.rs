@@ -102,6 +102,7 @@ async fn a_changed_record_is_picked_up_with_dynamic_and_not_without() {
         "dynamic follows the record; the name resolved at apply time does not"
     );
     let report = mgr.report(now_ns(start));
+    println!("{report}");
     assert!(report.contains("Resolved: 192.0.2.99"), "{report}");
 }
 

@@ -162,6 +162,15 @@ struct Totals {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
+    // `rri-pktgen --help` (no `--`): rri-pktgen's own help, not the EAL's.
+    if !argv.iter().any(|a| a == "--")
+        && argv
+            .iter()
+            .skip(1)
+            .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"))
+    {
+        Cli::parse_from(&argv);
+    }
     let (eal, rest) = match dpdk::Eal::init_argv(argv) {
         Ok(v) => v,
         Err(e) => return fail(e),

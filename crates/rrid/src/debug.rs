@@ -89,6 +89,7 @@ impl<S: Subscriber> Layer<S> for DebugLayer {
             "rri::ike" => "IKEv2",
             "rri::peer" => "PEER",
             "rri::config" => "CONFIG",
+            "rrid" => "RRID",
             _ => "RRI",
         };
         publish(format!(

@@ -61,6 +61,12 @@ route injection and peer choice, and answers rrictl on the management socket.
 Signals: SIGHUP re-reads --config and applies only the differences; SIGINT and SIGTERM
 delete IKE SAs (the peers are told), stop the workers and ports and remove the socket.
 
+Exit status: 0 after a clean stop; 1 when the EAL, a port or the socket cannot be set up;
+2 when the configuration has errors (each printed as FILE:LINE:COL).
+
+rrictl talks to rrid (`rrictl --help`); scripts/lab runs two rrid and rri-pktgen end to
+end; docs/rrid.md has a worked example.
+
 Example (a lab on one machine, no NIC, no hugepages):
   rrid -l 0 --no-huge --no-pci -m 512 --file-prefix hub -- --config hub.cfg \\
        --socket /run/rri/hub.sock
@@ -572,11 +578,19 @@ impl Control {
                 })
             }
             Command::ClearCryptoSa { peer } => {
-                let before = self.plane.engine.session_count();
+                let live = |c: &Control| {
+                    c.plane
+                        .engine
+                        .sessions_view()
+                        .iter()
+                        .filter(|s| s.status != "DELETING")
+                        .count()
+                };
+                let before = live(self);
                 self.plane.clear(peer, now);
                 Ok(Answer::text(format!(
                     "{} IKE session(s) deleted\n",
-                    before.saturating_sub(self.plane.engine.session_count())
+                    before.saturating_sub(live(self))
                 )))
             }
             Command::DebugCryptoIpsec => {
@@ -630,6 +644,13 @@ impl Control {
             })
             .collect();
         show::interface_config(&self.plane, &mut views);
+        for c in &self.workers {
+            let snap = c.snapshot();
+            for v in views.iter_mut() {
+                v.forwarded_in += snap.rx[usize::from(v.port)];
+                v.forwarded_out += snap.tx[usize::from(v.port)];
+            }
+        }
         views
     }
 
