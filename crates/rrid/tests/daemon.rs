@@ -313,6 +313,44 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     let ambiguous = rrid.ctl(&["c"]);
     assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("% Ambiguous command"));
 
+    // The console: a prompt with the host name, `?` help, abbreviations, IOS's errors.
+    let mut console = Command::new(RRICTL)
+        .arg("--socket")
+        .arg(&rrid.socket)
+        .env("HOME", &dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    console
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sh ver\nshow crypto ?\nsh cry ro\nshow bogus\nexit\n")
+        .unwrap();
+    let session = console.wait_with_output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&session.stdout),
+        String::from_utf8_lossy(&session.stderr),
+    );
+    println!("{out}{err}");
+    assert!(session.status.success(), "{out}{err}");
+    assert!(out.contains("hub#"), "{out}");
+    assert!(out.contains("hub uptime is"), "{out}");
+    assert!(out.contains("  route    Routes injected by RRI\n"), "{out}");
+    assert!(
+        out.contains("Routes created in table GLOBAL DEFAULT"),
+        "{out}"
+    );
+    assert!(
+        err.contains("% Invalid input detected at '^' marker."),
+        "{err}"
+    );
+    assert!(std::fs::read_to_string(dir.join(".rrictl_history"))
+        .unwrap()
+        .contains("sh cry ro"));
+
     // Traffic on entry 10's SA.
     let t = &net.tag;
     let ping = Command::new("ip")

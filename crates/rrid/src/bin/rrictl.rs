@@ -4,7 +4,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -315,6 +315,7 @@ fn console(cli: &Cli) -> ExitCode {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
+    let typed = std::io::stdin().is_terminal();
     let mut initial = String::new();
     loop {
         let read = editor.readline_with_initial(&prompt, (&initial, ""));
@@ -324,6 +325,11 @@ fn console(cli: &Cli) -> ExitCode {
             Err(rustyline::error::ReadlineError::Interrupted) => continue,
             Err(_) => break,
         };
+        if !typed {
+            // Commands piped in: print them after the prompt, as a console transcript, so
+            // that answers and carets line up with them.
+            println!("{prompt}{line}");
+        }
         let trimmed = line.trim();
         if trimmed.is_empty() {
             continue;
