@@ -433,7 +433,7 @@ impl KeyEngine {
         let found = self
             .sessions
             .iter()
-            .position(|s| !s.gone && s.peer == peer && s.sa.spis().0 == header.spi_i);
+            .position(|s| !s.gone && s.peer == peer && s.sa.answers_to(header.spi_i));
         if let Some(at) = found {
             let o = self.sessions[at].sa.handle(payload, now_ns);
             self.absorb(at, o, now_ns, &mut out);
@@ -799,6 +799,9 @@ impl KeyEngine {
                 Event::Dead => {
                     tracing::warn!(target: "rri::ike", %peer, "peer dead (liveness checks unanswered)");
                     self.end(at, Some(Outcome::Dead), out);
+                }
+                Event::IkeRekeyed { spi_i, spi_r } => {
+                    tracing::info!(target: "rri::ike", %peer, "IKE SA rekeyed by the peer: SPIs {spi_i:016x} {spi_r:016x}");
                 }
                 Event::IkeDeleted => {
                     tracing::info!(target: "rri::ike", %peer, "IKE SA deleted");

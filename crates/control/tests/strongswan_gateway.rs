@@ -262,8 +262,9 @@ fn charon_spis(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// A continuous ping (100 per second) through the tunnel while charon rekeys the child SA
-/// and then rri does: every echo comes back, and the SPIs in use have changed twice.
+/// A continuous ping (100 per second) through the tunnel while charon rekeys the child SA,
+/// then rri does, then charon rekeys the IKE SA: every echo comes back, the child SPIs in
+/// use have changed twice and the IKE SA's once.
 #[test]
 fn rekeying_under_traffic_loses_no_packet() {
     let lab = Lab::new();
@@ -296,6 +297,19 @@ fn rekeying_under_traffic_loses_no_packet() {
     gw.with(|c| c.rekey(None, common::now_ns()));
     std::thread::sleep(std::time::Duration::from_millis(1000));
     let after = charon.list_sas();
+    // charon rekeys the IKE SA too: rri follows to the new SPIs, the child SA stays.
+    let ike_before = gw.with(|c| c.engine.sessions_view());
+    let r = charon.vici("--rekey --ike rri");
+    assert!(r.contains("rekey completed successfully"), "{r}");
+    assert!(
+        gw.wait_for(3, |g| g.with(|c| c.engine.sessions_view()).iter().any(
+            |s| {
+                s.status == "UP-ACTIVE" && s.ike_spi_initiator != ike_before[0].ike_spi_initiator
+            }
+        )),
+        "{}",
+        gw.with(|c| c.show_crypto_session())
+    );
     let done = flood.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&done.stdout);
     let received = common::received(&text);

@@ -122,11 +122,42 @@ pub fn ike_keys(
     enc_key_len: usize,
 ) -> IkeKeys {
     let skeyseed = prf.prf(&[nonce_i, nonce_r].concat(), &[shared_secret]);
+    keys_from_skeyseed(prf, &skeyseed, nonce_i, nonce_r, spi_i, spi_r, enc_key_len)
+}
+
+/// The keys of a rekeyed IKE SA (RFC 7296 section 2.18): SKEYSEED = prf(SK_d (old),
+/// g^ir (new) | Ni | Nr) with the old SA's PRF, then the key material as for a new SA with
+/// the new SA's PRF, nonces and SPIs.
+#[allow(clippy::too_many_arguments)]
+pub fn rekeyed_ike_keys(
+    old_prf: Prf,
+    old_sk_d: &[u8],
+    prf: Prf,
+    nonce_i: &[u8],
+    nonce_r: &[u8],
+    shared_secret: &[u8],
+    spi_i: u64,
+    spi_r: u64,
+    enc_key_len: usize,
+) -> IkeKeys {
+    let skeyseed = old_prf.prf(old_sk_d, &[shared_secret, nonce_i, nonce_r]);
+    keys_from_skeyseed(prf, &skeyseed, nonce_i, nonce_r, spi_i, spi_r, enc_key_len)
+}
+
+fn keys_from_skeyseed(
+    prf: Prf,
+    skeyseed: &[u8],
+    nonce_i: &[u8],
+    nonce_r: &[u8],
+    spi_i: u64,
+    spi_r: u64,
+    enc_key_len: usize,
+) -> IkeKeys {
     let p = prf.output_len();
     let total = p + 2 * enc_key_len + 2 * p;
     let km = prf
         .prf_plus(
-            &skeyseed,
+            skeyseed,
             &[nonce_i, nonce_r, &spi_i.to_be_bytes(), &spi_r.to_be_bytes()],
             total,
         )

@@ -7,7 +7,13 @@
 //! gives up with [`Event::Timeout`] — the "connection timeout" the peer manager fails over
 //! on. The responder answers a retransmitted request with the response it already sent.
 //! Anything that does not belong to this SA or does not parse is ignored; nothing panics.
-//! CREATE_CHILD_SA and INFORMATIONAL are built on this next.
+//!
+//! Once up: INFORMATIONAL (deletes, liveness checks), CREATE_CHILD_SA rekeying of the child
+//! SA by either side (simultaneous rekeys as section 2.8.1 says), and the peer's rekeying
+//! of the IKE SA itself (section 1.3.2): the answer carries the new SA's SPI, nonce and KE,
+//! and this object becomes the new SA (new SPIs, keys, message IDs from zero, the same
+//! children) when the peer deletes the old one or first speaks on the new one. Starting an
+//! IKE SA rekey ourselves is not done: the IKE SA lifetime is not enforced.
 
 use crate::dh::{DhPrivate, Group};
 use crate::keys::{child_keys, ike_keys, psk_auth, verify_auth, IkeKeys, Prf};
@@ -30,6 +36,7 @@ pub mod notify {
     pub const TS_UNACCEPTABLE: u16 = 38;
     pub const NO_ADDITIONAL_SAS: u16 = 35;
     pub const REKEY_SA: u16 = 16393;
+    pub const TEMPORARY_FAILURE: u16 = 43;
     pub const COOKIE: u16 = 16390;
 }
 
@@ -143,6 +150,9 @@ pub enum Event {
     /// inbound SA should stay a little while for packets in flight; the new outbound SA
     /// takes over at once.
     ChildRekeyed { old: (u32, u32), new: ChildSa },
+    /// The peer rekeyed the IKE SA; this object now is the new one (new SPIs, keys and
+    /// message IDs; the child SAs are unchanged).
+    IkeRekeyed { spi_i: u64, spi_r: u64 },
 }
 
 /// Datagrams to send and events.
@@ -216,6 +226,21 @@ pub struct IkeSa {
     cookie_rounds: u32,
     /// The peer's rekey of a child we are rekeying too, until our answer arrives.
     collision: Option<Collision>,
+    /// The IKE SA the peer rekeyed this one into, until it deletes this one (or speaks on
+    /// the new one): then this object becomes the new SA, children and all.
+    rekeyed_to: Option<NextIke>,
+}
+
+/// A new IKE SA made by the peer's rekey (RFC 7296 section 2.8): its SPIs, algorithms,
+/// keys and nonces. The peer started the exchange, so it is the new SA's initiator.
+#[derive(Debug)]
+struct NextIke {
+    spi_i: u64,
+    spi_r: u64,
+    chosen: IkeProposal,
+    keys: IkeKeys,
+    nonce_i: Vec<u8>,
+    nonce_r: Vec<u8>,
 }
 
 /// A simultaneous rekey (RFC 7296 section 2.8.1), as seen when the peer's request came.
@@ -529,6 +554,7 @@ impl IkeSa {
             child_template: None,
             cookie_rounds: 0,
             collision: None,
+            rekeyed_to: None,
             nat: false,
             initiator: true,
             state: State::InitSent,
@@ -691,6 +717,7 @@ impl IkeSa {
             child_template: None,
             cookie_rounds: 0,
             collision: None,
+            rekeyed_to: None,
             nat,
             initiator: false,
             state: State::InitAnswered,
@@ -778,11 +805,59 @@ impl IkeSa {
         let Ok(header) = crate::message::parse_header(datagram) else {
             return Output::default();
         };
+        let mut switched = Vec::new();
+        if self
+            .rekeyed_to
+            .as_ref()
+            .is_some_and(|n| n.spi_i == header.spi_i && n.spi_r == header.spi_r)
+        {
+            // The peer speaks on the new IKE SA before deleting the old one.
+            switched.extend(self.become_rekeyed());
+        }
         if header.spi_i != self.spi_i
             || (self.spi_r != 0 && header.spi_r != self.spi_r && header.spi_r != 0)
         {
             return Output::default();
         }
+        let mut out = self.dispatch(&header, datagram, now_ns);
+        switched.append(&mut out.events);
+        out.events = switched;
+        out
+    }
+
+    /// Whether a datagram with this initiator SPI belongs to this SA (or to the SA the peer
+    /// rekeyed it into).
+    pub fn answers_to(&self, spi_i: u64) -> bool {
+        self.spi_i == spi_i || self.rekeyed_to.as_ref().is_some_and(|n| n.spi_i == spi_i)
+    }
+
+    /// Becomes the IKE SA the peer rekeyed this one into.
+    fn become_rekeyed(&mut self) -> Option<Event> {
+        let n = self.rekeyed_to.take()?;
+        self.initiator = false;
+        self.spi_i = n.spi_i;
+        self.spi_r = n.spi_r;
+        self.sk_in = SkKey::new(n.chosen.aead, &n.keys.sk_ei);
+        self.sk_out = SkKey::new(n.chosen.aead, &n.keys.sk_er);
+        self.chosen = Some(n.chosen);
+        self.keys = Some(n.keys);
+        self.nonce_i = n.nonce_i;
+        self.nonce_r = n.nonce_r;
+        // A new SA counts its messages from zero (section 2.18) and has no request of ours
+        // in flight.
+        self.next_request_id = 0;
+        self.peer_next_id = 0;
+        self.cached_response = None;
+        self.pending = None;
+        self.tries = 0;
+        self.iv_counter = 0;
+        Some(Event::IkeRekeyed {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+        })
+    }
+
+    fn dispatch(&mut self, header: &Header, datagram: &[u8], now_ns: u64) -> Output {
         let is_response = header.flags & flags::RESPONSE != 0;
         let answers_pending = self
             .pending
@@ -1333,9 +1408,12 @@ impl IkeSa {
                 }
             }
         }
+        let old_replaced = events.contains(&Event::IkeDeleted) && self.rekeyed_to.is_some();
         if events.contains(&Event::IkeDeleted) {
             answer.clear();
-            self.state = State::Deleted;
+            if !old_replaced {
+                self.state = State::Deleted;
+            }
         }
         let h = self.header(exchange::INFORMATIONAL, header.message_id, true);
         let Some(response) = self.seal(h, &answer) else {
@@ -1343,6 +1421,12 @@ impl IkeSa {
         };
         self.cached_response = Some((header.message_id, response.clone()));
         self.peer_next_id = self.peer_next_id.wrapping_add(1);
+        if old_replaced {
+            // The peer deleted the SA it rekeyed: answered with the old keys, we go on as
+            // the new one.
+            events.retain(|e| *e != Event::IkeDeleted);
+            events.extend(self.become_rekeyed());
+        }
         Output {
             send: vec![response],
             events,
@@ -1477,6 +1561,90 @@ impl IkeSa {
         out
     }
 
+    /// The peer rekeys the IKE SA (CREATE_CHILD_SA with an IKE proposal, a KE and a nonce;
+    /// RFC 7296 section 1.3.2): picks a proposal, makes the new SA's keys and keeps them
+    /// until the peer deletes this SA. Returns the answer's payloads.
+    fn answer_ike_rekey(
+        &mut self,
+        proposals: Vec<Proposal>,
+        ke: Option<Payload>,
+        nonce_i: Vec<u8>,
+    ) -> (Vec<Payload>, Vec<Event>) {
+        let refuse = |kind: u16, data: Vec<u8>| (vec![notify(kind, data)], Vec::new());
+        let (Some(old), Some(old_keys)) = (self.chosen, self.keys.as_ref()) else {
+            return refuse(notify::NO_ADDITIONAL_SAS, Vec::new());
+        };
+        if self.rekeyed_to.is_some() || !(16..=256).contains(&nonce_i.len()) {
+            return refuse(notify::NO_ADDITIONAL_SAS, Vec::new());
+        }
+        let Some((number, chosen, peer_spi)) = proposals.iter().find_map(|p| {
+            let spi: [u8; 8] = p.spi.as_slice().try_into().ok()?;
+            let c = as_ike_proposal(p, &self.settings.ike)?;
+            Some((p.number, c, u64::from_be_bytes(spi)))
+        }) else {
+            return refuse(notify::NO_PROPOSAL_CHOSEN, Vec::new());
+        };
+        let Some(Payload::Ke { group, data }) = ke else {
+            return refuse(notify::INVALID_SYNTAX, Vec::new());
+        };
+        if group != chosen.group.id() {
+            return refuse(
+                notify::INVALID_KE_PAYLOAD,
+                chosen.group.id().to_be_bytes().to_vec(),
+            );
+        }
+        let rng = ring::rand::SystemRandom::new();
+        let (Some(dh), Some(spi_r), Some(nonce_r)) = (
+            DhPrivate::generate(chosen.group, &rng),
+            random_nonzero_u64(&rng),
+            random_bytes(&rng, 32),
+        ) else {
+            return refuse(notify::TEMPORARY_FAILURE, Vec::new());
+        };
+        if peer_spi == 0 {
+            return refuse(notify::INVALID_SYNTAX, Vec::new());
+        }
+        let public = dh.public().to_vec();
+        let Some(shared) = dh.agree(&data) else {
+            return refuse(notify::INVALID_SYNTAX, Vec::new());
+        };
+        let keys = crate::keys::rekeyed_ike_keys(
+            old.prf,
+            &old_keys.sk_d,
+            chosen.prf,
+            &nonce_i,
+            &nonce_r,
+            &shared,
+            peer_spi,
+            spi_r,
+            chosen.aead.keymat_len(),
+        );
+        self.rekeyed_to = Some(NextIke {
+            spi_i: peer_spi,
+            spi_r,
+            chosen,
+            keys,
+            nonce_i,
+            nonce_r: nonce_r.clone(),
+        });
+        (
+            vec![
+                Payload::Sa(vec![Proposal {
+                    number,
+                    protocol: protocol::IKE,
+                    spi: spi_r.to_be_bytes().to_vec(),
+                    transforms: ike_transforms(&chosen),
+                }]),
+                Payload::Nonce(nonce_r),
+                Payload::Ke {
+                    group: chosen.group.id(),
+                    data: public,
+                },
+            ],
+            Vec::new(),
+        )
+    }
+
     fn on_create_child_request(&mut self, datagram: &[u8]) -> Output {
         let Some(Ok((header, inner))) = self.sk_in.as_ref().map(|k| k.open(datagram)) else {
             return Output::default();
@@ -1510,13 +1678,23 @@ impl IkeSa {
                 events,
             }
         };
+        if let (None, Some(Payload::Sa(proposals)), Some(Payload::Nonce(nonce_i))) =
+            (rekeyed, find(payload_type::SA), find(payload_type::NONCE))
+        {
+            if proposals.iter().any(|p| p.protocol == protocol::IKE) {
+                let ke = find(payload_type::KE).cloned();
+                let (payloads, events) =
+                    self.answer_ike_rekey(proposals.clone(), ke, nonce_i.clone());
+                return answer(self, payloads, events);
+            }
+        }
         let (Some(old), Some(Payload::Sa(proposals)), Some(Payload::Nonce(nonce_i)), None) = (
             rekeyed,
             find(payload_type::SA),
             find(payload_type::NONCE),
             find(payload_type::KE),
         ) else {
-            // New child SAs beyond the first, IKE SA rekeying and PFS are not offered yet.
+            // New child SAs beyond the first and PFS are not offered yet.
             return answer(
                 self,
                 vec![notify(notify::NO_ADDITIONAL_SAS, Vec::new())],

@@ -428,6 +428,49 @@ fn pump_briefly(sa: &mut IkeSa, sockets: &Sockets) {
 
 /// Our liveness check is answered; then charon deletes the IKE SA and we answer that, so that
 /// its `--terminate` completes.
+/// charon rekeys the IKE SA (RFC 7296 section 1.3.2): rri answers, takes the new SPIs and
+/// keys when charon deletes the old SA, keeps its child SA, and a liveness check on the new
+/// SA is answered.
+fn ike_rekeyed_by_charon(charon: &Charon, sa: &mut IkeSa, sockets: &Sockets, to: Ipv4Addr) {
+    let before = sa.spis();
+    let mut rekey = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "swanctl --rekey --ike rri --uri unix://{}/charon.vici",
+                charon.dir.display()
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = pump(sa, sockets, to, "charon's IKE rekey", |e| {
+        matches!(e, Event::IkeRekeyed { .. })
+    });
+    let _ = rekey.wait();
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::IkeDeleted | Event::ChildDeleted { .. })),
+        "{seen:?}"
+    );
+    let after = sa.spis();
+    assert_ne!(before, after);
+    assert!(sa.established() && !sa.children().is_empty());
+    let sas = charon.swanctl_plain("--list-sas");
+    assert!(
+        sas.contains(&format!("{:016x}", after.0)) && sas.contains(&format!("{:016x}", after.1)),
+        "charon runs the new IKE SA {after:x?}: {sas}"
+    );
+    assert_eq!(sas.matches("ESTABLISHED").count(), 1, "{sas}");
+    let probe = sa.check_liveness(0);
+    sockets.send(sa, &probe, to);
+    pump(sa, sockets, to, "liveness on the new IKE SA", |e| {
+        matches!(e, Event::Alive)
+    });
+}
+
 fn alive_then_deleted_by_charon(charon: &Charon, sa: &mut IkeSa, sockets: &Sockets, to: Ipv4Addr) {
     let start = Instant::now();
     let probe = sa.check_liveness(0);
@@ -518,6 +561,7 @@ fn rri_and_strongswan_agree_as_initiator_and_as_responder() {
         );
         echo_through(&child, &sockets);
         rekeys_both_ways(&charon, &mut sa, &sockets, &rng);
+        ike_rekeyed_by_charon(&charon, &mut sa, &sockets, THEIRS);
         alive_then_deleted_by_charon(&charon, &mut sa, &sockets, THEIRS);
 
         // strongSwan initiates; rri answers.
