@@ -40,6 +40,8 @@ pub use rib::rri::SaId;
 
 const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;
+/// How long after a refused or postponed IKE SA rekey it is tried again.
+const IKE_REKEY_RETRY_NS: u64 = 60_000_000_000;
 /// How often child SA traffic is sampled for dead peer detection.
 const DPD_SAMPLE_NS: u64 = 1_000_000_000;
 
@@ -180,6 +182,8 @@ struct Session {
     last_rx_ns: u64,
     /// Whether anything was sent since then (on-demand DPD checks only then).
     sent_since_rx: bool,
+    /// When the IKE SA is next rekeyed (set once it is up).
+    ike_rekey_at_ns: Option<u64>,
 }
 
 /// The key engine.
@@ -407,6 +411,7 @@ impl KeyEngine {
             dpd_traffic: (0, 0),
             last_rx_ns: now_ns,
             sent_since_rx: false,
+            ike_rekey_at_ns: None,
         });
         let at = self.sessions.len() - 1;
         self.absorb(at, first, now_ns, &mut out);
@@ -508,6 +513,7 @@ impl KeyEngine {
                     dpd_traffic: (0, 0),
                     last_rx_ns: now_ns,
                     sent_since_rx: false,
+                    ike_rekey_at_ns: None,
                 });
                 let at = self.sessions.len() - 1;
                 self.absorb(at, first, now_ns, &mut out);
@@ -601,6 +607,20 @@ impl KeyEngine {
         out
     }
 
+    /// Rekeys the IKE SAs with `peer` (or all of them) now; their child SAs carry over.
+    pub fn rekey_ike(&mut self, peer: Option<Ipv4Addr>, now_ns: u64) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        for at in 0..self.sessions.len() {
+            let s = &mut self.sessions[at];
+            if s.gone || s.closing || peer.is_some_and(|p| p != s.peer) {
+                continue;
+            }
+            let o = s.sa.rekey_ike(&self.rng, now_ns);
+            self.absorb(at, o, now_ns, &mut out);
+        }
+        out
+    }
+
     /// Timers: retransmissions, timeouts, liveness checks, rekeying. `traffic` gives a child
     /// SA's packet counters.
     pub fn tick(&mut self, now_ns: u64, traffic: TrafficOf<'_>) -> EngineOutput {
@@ -651,6 +671,14 @@ impl KeyEngine {
                 let o = s.sa.rekey_child(&self.rng, now_ns);
                 self.absorb(at, o, now_ns, &mut out);
             }
+            let s = &mut self.sessions[at];
+            if !s.gone && !s.closing && s.ike_rekey_at_ns.is_some_and(|t| now_ns >= t) {
+                // Tried again in a minute if refused or busy; the IkeRekeyed event sets the
+                // next one from the new SA's start.
+                s.ike_rekey_at_ns = Some(now_ns + IKE_REKEY_RETRY_NS);
+                let o = s.sa.rekey_ike(&self.rng, now_ns);
+                self.absorb(at, o, now_ns, &mut out);
+            }
         }
         self.sweep();
         out
@@ -673,6 +701,14 @@ impl KeyEngine {
         let s = &self.sessions[at];
         let percent = if s.initiator { 85 } else { 95 };
         now_ns + s.ike.lifetime_s * 1_000_000_000 / 100 * percent
+    }
+
+    /// When the IKE SA of session `at` is rekeyed: 90 % of its lifetime for the side that
+    /// started it, 95 % for the other, so that both rarely rekey at once.
+    fn ike_rekey_at(&self, at: usize, now_ns: u64) -> u64 {
+        let s = &self.sessions[at];
+        let percent = if s.initiator { 90 } else { 95 };
+        now_ns + s.ike.ike_lifetime_s * 1_000_000_000 / 100 * percent
     }
 
     fn installed(&mut self, at: usize, child: ChildSa) -> Installed {
@@ -719,7 +755,9 @@ impl KeyEngine {
                 Event::ChildUp(child) => {
                     let installed = self.installed(at, child);
                     let rekey_at = self.rekey_at(at, now_ns);
+                    let ike_rekey_at = self.ike_rekey_at(at, now_ns);
                     let s = &mut self.sessions[at];
+                    s.ike_rekey_at_ns.get_or_insert(ike_rekey_at);
                     tracing::info!(target: "rri::ike", map = %s.origin.map, seq = s.origin.seq, %peer, spi_in = installed.child.spi_in, spi_out = installed.child.spi_out, "child SA up");
                     s.children.push(Child {
                         id: installed.id,
@@ -801,7 +839,9 @@ impl KeyEngine {
                     self.end(at, Some(Outcome::Dead), out);
                 }
                 Event::IkeRekeyed { spi_i, spi_r } => {
-                    tracing::info!(target: "rri::ike", %peer, "IKE SA rekeyed by the peer: SPIs {spi_i:016x} {spi_r:016x}");
+                    tracing::info!(target: "rri::ike", %peer, "IKE SA rekeyed: SPIs {spi_i:016x} {spi_r:016x}");
+                    let next = self.ike_rekey_at(at, now_ns);
+                    self.sessions[at].ike_rekey_at_ns = Some(next);
                 }
                 Event::IkeDeleted => {
                     tracing::info!(target: "rri::ike", %peer, "IKE SA deleted");

@@ -12,6 +12,7 @@
 //! * ESP: the entry's transform sets that name one AEAD, in order.
 //! * Dead peer detection: the profile's `dpd`, else `crypto ikev2 dpd`, else
 //!   `crypto isakmp keepalive`.
+//! * IKE SA lifetime: the profile's `lifetime`, else 86400 s; the IKE SA is rekeyed before.
 //! * Lifetimes: `set security-association lifetime seconds`, else the global one, else
 //!   IOS's 3600 s.
 
@@ -26,6 +27,9 @@ use ike::message::TrafficSelector;
 use ike::sa::IkeProposal;
 use ike::sk::Aead;
 use std::net::Ipv4Addr;
+
+/// IOS's default IKEv2 SA lifetime.
+pub const DEFAULT_IKE_LIFETIME_S: u64 = 86_400;
 
 /// IOS's default IPsec SA lifetime.
 pub const DEFAULT_LIFETIME_S: u64 = 3600;
@@ -55,6 +59,8 @@ pub struct EntryIke {
     pub remote_ts: Vec<TrafficSelector>,
     pub lifetime_s: u64,
     pub lifetime_kb: Option<u64>,
+    /// The IKE SA's lifetime: the profile's `lifetime`, else IOS's 86400 s.
+    pub ike_lifetime_s: u64,
     pub dpd: Option<Dpd>,
     /// Peers named by address (responder matching for static entries).
     pub peer_addresses: Vec<Ipv4Addr>,
@@ -117,6 +123,11 @@ pub fn entry_ike(config: &Config, body: &MapEntryBody) -> EntryIke {
             .as_ref()
             .map(|l| u64::from(l.value)))
         .unwrap_or(DEFAULT_LIFETIME_S);
+    let ike_lifetime_s = profile
+        .as_ref()
+        .and_then(|p| config.ikev2.profiles.get(p))
+        .and_then(|p| p.lifetime.as_ref())
+        .map_or(DEFAULT_IKE_LIFETIME_S, |l| u64::from(l.value));
     let lifetime_kb = body.lifetime_kilobytes.as_ref().map(|l| l.value).or(config
         .ipsec_global
         .lifetime_kilobytes
@@ -137,6 +148,7 @@ pub fn entry_ike(config: &Config, body: &MapEntryBody) -> EntryIke {
         remote_ts,
         lifetime_s,
         lifetime_kb,
+        ike_lifetime_s,
         dpd,
         peer_addresses,
     }

@@ -255,3 +255,83 @@ fn a_silent_hub_is_a_connection_timeout_for_the_peer_manager() {
     assert!((7_400_000_000..=7_700_000_000).contains(&now), "{now}");
     assert_eq!(s.session_count(), 0);
 }
+
+/// Delivers the hub's datagrams to the spoke and back until both are quiet.
+fn converse_from_hub(spoke: &mut KeyEngine, hub: &mut KeyEngine, first: EngineOutput, now: u64) {
+    let mut from_hub = first.transmit;
+    for _ in 0..20 {
+        let mut from_spoke = Vec::new();
+        for t in from_hub.drain(..) {
+            let o = spoke.datagram(t.from, t.to, strip_marker(&t), Some("VPN"), now);
+            assert!(o.changes.is_empty(), "{o:?}");
+            from_spoke.extend(o.transmit);
+        }
+        for t in from_spoke {
+            let o = hub.datagram(t.from, t.to, strip_marker(&t), Some("VPN"), now);
+            assert!(o.changes.is_empty(), "{o:?}");
+            from_hub.extend(o.transmit);
+        }
+        if from_hub.is_empty() {
+            break;
+        }
+    }
+}
+
+fn ike_spis(e: &KeyEngine) -> (u64, u64) {
+    let v = e.sessions_view();
+    assert_eq!(v.len(), 1, "{v:?}");
+    (v[0].ike_spi_initiator, v[0].ike_spi_responder)
+}
+
+/// Either side rekeys the IKE SA, by request and when its lifetime runs out: both end on the
+/// same new SPIs with the child SA untouched (no SA change reaches the data plane), and the
+/// new SA carries a later clear.
+#[test]
+fn either_side_rekeys_the_ike_sa_and_the_child_stays() {
+    let (mut s, mut h) = (spoke(), hub(""));
+    let entry = ("VPN".to_string(), 10);
+    let first = s.initiate(&entry, HUB, 0);
+    let (so, _) = converse(&mut s, &mut h, first, 10);
+    assert_eq!(ups(&so).len(), 1);
+    let children = s.sessions_view()[0].child_spis.clone();
+    let original = ike_spis(&s);
+
+    let out = s.rekey_ike(None, 20);
+    let (so, ho) = converse(&mut s, &mut h, out, 30);
+    assert!(
+        so.changes.is_empty() && ho.changes.is_empty(),
+        "{so:?}\n{ho:?}"
+    );
+    let by_spoke = ike_spis(&s);
+    assert_ne!(by_spoke, original);
+    assert_eq!(ike_spis(&h), by_spoke, "both sides on the new IKE SA");
+    assert_eq!(s.sessions_view()[0].child_spis, children);
+
+    let out = h.rekey_ike(None, 40);
+    converse_from_hub(&mut s, &mut h, out, 50);
+    let by_hub = ike_spis(&h);
+    assert_ne!(by_hub, by_spoke);
+    assert_eq!(ike_spis(&s), by_hub);
+
+    // The spoke's lifetime (86400 s; it rekeys at 90 %) runs out: a tick starts the rekey
+    // (the child SA, due earlier, is rekeyed on the way).
+    let mut now = 86_400 * 950_000_000;
+    let mut changed = false;
+    for _ in 0..3 {
+        let out = s.tick(now, &|_| None);
+        let (_so, _ho) = converse(&mut s, &mut h, out, now + 1);
+        if ike_spis(&s) != by_hub {
+            changed = true;
+            break;
+        }
+        now += 61_000_000_000;
+    }
+    assert!(changed, "no IKE rekey at the end of the lifetime");
+    assert_eq!(ike_spis(&h), ike_spis(&s));
+
+    // The rekeyed SA still deletes cleanly.
+    let cleared = s.clear(&entry, HUB, now + 10);
+    let (_, ho) = converse(&mut s, &mut h, cleared, now + 20);
+    assert!(matches!(ho.changes.as_slice(), [Change::Down(_)]), "{ho:?}");
+    assert_eq!(h.session_count(), 0);
+}

@@ -12,8 +12,9 @@
 //! SA by either side (simultaneous rekeys as section 2.8.1 says), and the peer's rekeying
 //! of the IKE SA itself (section 1.3.2): the answer carries the new SA's SPI, nonce and KE,
 //! and this object becomes the new SA (new SPIs, keys, message IDs from zero, the same
-//! children) when the peer deletes the old one or first speaks on the new one. Starting an
-//! IKE SA rekey ourselves is not done: the IKE SA lifetime is not enforced.
+//! children) when the peer deletes the old one or first speaks on the new one; our own IKE
+//! SA rekey ([`IkeSa::rekey_ike`]) deletes the old SA once the new one is agreed and becomes
+//! the new one when that delete is answered.
 
 use crate::dh::{DhPrivate, Group};
 use crate::keys::{child_keys, ike_keys, psk_auth, verify_auth, IkeKeys, Prf};
@@ -185,6 +186,15 @@ enum Pending {
         spi_in: u32,
         nonce: Vec<u8>,
     },
+    /// Rekeying the IKE SA: the new SA's proposal, our SPI, nonce and DH key.
+    RekeyIke {
+        chosen: IkeProposal,
+        spi_i: u64,
+        nonce: Vec<u8>,
+        dh: DhPrivate,
+    },
+    /// Deleting the old IKE SA after our rekey; the new one takes over on the answer.
+    DeleteOldIke,
 }
 
 /// One IKE SA.
@@ -235,6 +245,8 @@ pub struct IkeSa {
 /// keys and nonces. The peer started the exchange, so it is the new SA's initiator.
 #[derive(Debug)]
 struct NextIke {
+    /// Whether we started the rekey (and so are the new SA's initiator).
+    initiator: bool,
     spi_i: u64,
     spi_r: u64,
     chosen: IkeProposal,
@@ -831,14 +843,19 @@ impl IkeSa {
         self.spi_i == spi_i || self.rekeyed_to.as_ref().is_some_and(|n| n.spi_i == spi_i)
     }
 
-    /// Becomes the IKE SA the peer rekeyed this one into.
+    /// Becomes the IKE SA this one was rekeyed into.
     fn become_rekeyed(&mut self) -> Option<Event> {
         let n = self.rekeyed_to.take()?;
-        self.initiator = false;
+        self.initiator = n.initiator;
         self.spi_i = n.spi_i;
         self.spi_r = n.spi_r;
-        self.sk_in = SkKey::new(n.chosen.aead, &n.keys.sk_ei);
-        self.sk_out = SkKey::new(n.chosen.aead, &n.keys.sk_er);
+        let (inbound, outbound) = if n.initiator {
+            (&n.keys.sk_er, &n.keys.sk_ei)
+        } else {
+            (&n.keys.sk_ei, &n.keys.sk_er)
+        };
+        self.sk_in = SkKey::new(n.chosen.aead, inbound);
+        self.sk_out = SkKey::new(n.chosen.aead, outbound);
         self.chosen = Some(n.chosen);
         self.keys = Some(n.keys);
         self.nonce_i = n.nonce_i;
@@ -1259,7 +1276,11 @@ impl IkeSa {
                 }
                 Some((
                     _,
-                    Pending::Liveness | Pending::RekeyChild { .. } | Pending::DeleteChild,
+                    Pending::Liveness
+                    | Pending::RekeyChild { .. }
+                    | Pending::DeleteChild
+                    | Pending::RekeyIke { .. }
+                    | Pending::DeleteOldIke,
                 )) => self.fail(Event::Dead),
                 None => self.fail(Event::Timeout),
             };
@@ -1329,7 +1350,7 @@ impl IkeSa {
             return Output::default();
         }
         let id = self.next_request_id;
-        let exchange = if matches!(kind, Pending::RekeyChild { .. }) {
+        let exchange = if matches!(kind, Pending::RekeyChild { .. } | Pending::RekeyIke { .. }) {
             exchange::CREATE_CHILD_SA
         } else {
             exchange::INFORMATIONAL
@@ -1443,12 +1464,127 @@ impl IkeSa {
                 Event::IkeDeleted
             }
             Some((_, Pending::DeleteChild)) => return Output::default(),
+            Some((_, Pending::DeleteOldIke)) => match self.become_rekeyed() {
+                Some(e) => e,
+                None => return Output::default(),
+            },
             _ => Event::Alive,
         };
         Output {
             send: Vec::new(),
             events: vec![event],
         }
+    }
+
+    /// Rekeys the IKE SA (CREATE_CHILD_SA with an IKE proposal of the algorithms in use, a
+    /// new SPI, nonce and KE; RFC 7296 section 1.3.2). On the answer the old SA is deleted,
+    /// and when that is answered this object is the new SA ([`Event::IkeRekeyed`]), with the
+    /// same child SAs. A refusal leaves the SA as it was. Nothing while another request is
+    /// in flight.
+    pub fn rekey_ike(&mut self, rng: &dyn SecureRandom, now_ns: u64) -> Output {
+        let Some(chosen) = self.chosen else {
+            return Output::default();
+        };
+        if self.rekeyed_to.is_some() {
+            return Output::default();
+        }
+        let (Some(spi_i), Some(nonce), Some(dh)) = (
+            random_nonzero_u64(rng),
+            random_bytes(rng, 32),
+            DhPrivate::generate(chosen.group, rng),
+        ) else {
+            return Output::default();
+        };
+        let payloads = vec![
+            Payload::Sa(vec![Proposal {
+                number: 1,
+                protocol: protocol::IKE,
+                spi: spi_i.to_be_bytes().to_vec(),
+                transforms: ike_transforms(&chosen),
+            }]),
+            Payload::Nonce(nonce.clone()),
+            Payload::Ke {
+                group: chosen.group.id(),
+                data: dh.public().to_vec(),
+            },
+        ];
+        self.request(
+            Pending::RekeyIke {
+                chosen,
+                spi_i,
+                nonce,
+                dh,
+            },
+            payloads,
+            now_ns,
+        )
+    }
+
+    fn on_ike_rekey_response(
+        &mut self,
+        inner: &[Payload],
+        chosen: IkeProposal,
+        spi_i: u64,
+        nonce_i: Vec<u8>,
+        dh: DhPrivate,
+        now_ns: u64,
+    ) -> Output {
+        let find = |kind: u8| inner.iter().find(|p| p.kind() == kind);
+        let (Some(old), Some(old_keys)) = (self.chosen, self.keys.as_ref()) else {
+            return Output::default();
+        };
+        let (
+            Some(Payload::Sa(proposals)),
+            Some(Payload::Nonce(nonce_r)),
+            Some(Payload::Ke { group, data }),
+        ) = (
+            find(payload_type::SA),
+            find(payload_type::NONCE),
+            find(payload_type::KE),
+        )
+        else {
+            // Refused (a notify) or malformed: the IKE SA stays as it is.
+            return Output::default();
+        };
+        let Some(spi_r) = proposals.iter().find_map(|p| {
+            let spi: [u8; 8] = p.spi.as_slice().try_into().ok()?;
+            (p.protocol == protocol::IKE && as_ike_proposal(p, &[chosen]).is_some())
+                .then(|| u64::from_be_bytes(spi))
+        }) else {
+            return Output::default();
+        };
+        if *group != chosen.group.id() || spi_r == 0 || !(16..=256).contains(&nonce_r.len()) {
+            return Output::default();
+        }
+        let Some(shared) = dh.agree(data) else {
+            return Output::default();
+        };
+        let keys = crate::keys::rekeyed_ike_keys(
+            old.prf,
+            &old_keys.sk_d,
+            chosen.prf,
+            &nonce_i,
+            nonce_r,
+            &shared,
+            spi_i,
+            spi_r,
+            chosen.aead.keymat_len(),
+        );
+        self.rekeyed_to = Some(NextIke {
+            initiator: true,
+            spi_i,
+            spi_r,
+            chosen,
+            keys,
+            nonce_i,
+            nonce_r: nonce_r.clone(),
+        });
+        let delete = Payload::Delete {
+            protocol: protocol::IKE,
+            spi_size: 0,
+            spis: Vec::new(),
+        };
+        self.request(Pending::DeleteOldIke, vec![delete], now_ns)
     }
 
     /// Rekeys the newest child SA (CREATE_CHILD_SA with REKEY_SA, no PFS): on the answer,
@@ -1490,7 +1626,20 @@ impl IkeSa {
         let Some(Ok((_, inner))) = self.sk_in.as_ref().map(|k| k.open(datagram)) else {
             return Output::default();
         };
-        let Some((_, Pending::RekeyChild { old, spi_in, nonce })) = self.pending.take() else {
+        let pending = self.pending.take();
+        if let Some((
+            _,
+            Pending::RekeyIke {
+                chosen,
+                spi_i,
+                nonce,
+                dh,
+            },
+        )) = pending
+        {
+            return self.on_ike_rekey_response(&inner, chosen, spi_i, nonce, dh, now_ns);
+        }
+        let Some((_, Pending::RekeyChild { old, spi_in, nonce })) = pending else {
             return Output::default();
         };
         let find = |kind: u8| inner.iter().find(|p| p.kind() == kind);
@@ -1620,6 +1769,7 @@ impl IkeSa {
             chosen.aead.keymat_len(),
         );
         self.rekeyed_to = Some(NextIke {
+            initiator: false,
             spi_i: peer_spi,
             spi_r,
             chosen,

@@ -471,6 +471,40 @@ fn ike_rekeyed_by_charon(charon: &Charon, sa: &mut IkeSa, sockets: &Sockets, to:
     });
 }
 
+/// rri rekeys the IKE SA: charon answers, rri deletes the old SA and goes on with the new
+/// one (its child SAs unchanged); charon shows only the new SA and answers on it.
+fn ike_rekeyed_by_us(
+    charon: &Charon,
+    sa: &mut IkeSa,
+    sockets: &Sockets,
+    to: Ipv4Addr,
+    rng: &SystemRandom,
+) {
+    let before = sa.spis();
+    let children = sa.children().to_vec();
+    let o = sa.rekey_ike(rng, 0);
+    assert_eq!(o.send.len(), 1);
+    sockets.send(sa, &o, to);
+    let seen = pump(sa, sockets, to, "our IKE rekey", |e| {
+        matches!(e, Event::IkeRekeyed { .. })
+    });
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let after = sa.spis();
+    assert_ne!(before, after);
+    assert_eq!(sa.children(), children.as_slice());
+    let sas = charon.swanctl_plain("--list-sas");
+    assert!(
+        sas.contains(&format!("{:016x}", after.0)) && sas.contains(&format!("{:016x}", after.1)),
+        "charon runs the new IKE SA {after:x?}: {sas}"
+    );
+    assert_eq!(sas.matches("ESTABLISHED").count(), 1, "{sas}");
+    let probe = sa.check_liveness(0);
+    sockets.send(sa, &probe, to);
+    pump(sa, sockets, to, "liveness on our new IKE SA", |e| {
+        matches!(e, Event::Alive)
+    });
+}
+
 fn alive_then_deleted_by_charon(charon: &Charon, sa: &mut IkeSa, sockets: &Sockets, to: Ipv4Addr) {
     let start = Instant::now();
     let probe = sa.check_liveness(0);
@@ -562,6 +596,7 @@ fn rri_and_strongswan_agree_as_initiator_and_as_responder() {
         echo_through(&child, &sockets);
         rekeys_both_ways(&charon, &mut sa, &sockets, &rng);
         ike_rekeyed_by_charon(&charon, &mut sa, &sockets, THEIRS);
+        ike_rekeyed_by_us(&charon, &mut sa, &sockets, THEIRS, &rng);
         alive_then_deleted_by_charon(&charon, &mut sa, &sockets, THEIRS);
 
         // strongSwan initiates; rri answers.
