@@ -26,7 +26,7 @@ mod pipeline;
 mod policy;
 pub mod worker;
 
-pub use counters::{Reason, WorkerCounters, WorkerCountersSnapshot};
+pub use counters::{Reason, WorkerCounters, WorkerCountersSnapshot, MAX_PORTS};
 pub use pipeline::{Action, Event, FragmentPlan, Pipeline, PuntReason, Target, MAX_FRAGMENTS};
 pub use policy::{
     CryptoMapPolicy, InboundBinding, MapEntryPolicy, Policy, PolicyHandle, PortPolicy,

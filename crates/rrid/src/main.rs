@@ -120,9 +120,63 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     v.try_into().ok()
 }
 
+/// The largest configuration file rrid reads (a million static routes is about 40 MB).
+const MAX_CONFIG_BYTES: u64 = 256 << 20;
+
+/// Reads a configuration file: a regular file of at most [`MAX_CONFIG_BYTES`], so that a
+/// device, FIFO or endless file named by mistake cannot block the control thread.
+fn read_config(path: &Path) -> Result<String, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    // Checked before opening too: opening a FIFO blocks until a writer comes.
+    if !std::fs::metadata(path).map_err(|e| fail(&e))?.is_file() {
+        return Err(fail(&"not a regular file"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
+    let meta = file.metadata().map_err(|e| fail(&e))?;
+    if !meta.is_file() {
+        return Err(fail(&"not a regular file"));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(fail(&format!(
+            "{} bytes, more than the {MAX_CONFIG_BYTES} a configuration may have",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_CONFIG_BYTES), &mut text)
+        .map_err(|e| fail(&e))?;
+    Ok(text)
+}
+
+/// The file a management request names (`configure replace FILE`, `check FILE`), which must
+/// lie in the directory of the configuration rrid was started with, as IOS takes such files
+/// from its flash: rrid runs as root and the socket's group is not, so a request cannot make
+/// it read (and quote in diagnostics) any other file. A relative name is taken from that
+/// directory.
+fn requested_file(config_path: &Path, name: &str) -> Result<PathBuf, String> {
+    let dir = config_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("% {}: {e}\n", dir.display()))?;
+    let path = dir.join(name);
+    let real = path
+        .canonicalize()
+        .map_err(|e| format!("% {name}: {e}\n"))?;
+    if !real.starts_with(&dir) {
+        return Err(format!(
+            "% {name}: outside {}, the configuration directory\n",
+            dir.display()
+        ));
+    }
+    Ok(real)
+}
+
 /// Reads and checks a configuration file; the error text lists every problem.
 fn load(path: &Path) -> Result<config::Config, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_config(path)?;
     let checked = config::check(&text);
     if checked.diagnostics.has_errors() {
         return Err(checked
@@ -130,6 +184,15 @@ fn load(path: &Path) -> Result<config::Config, String> {
             .render(&path.display().to_string(), &text));
     }
     Ok(checked.config)
+}
+
+/// Sets its flag when dropped, also while unwinding.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Everything the control thread owns.
@@ -216,6 +279,13 @@ fn main() -> ExitCode {
         .any(|(i, w)| usize::from(w.1) != i)
     {
         return fail("ports must be bound from 0 up without gaps (one per interface)");
+    }
+    if wanted.len() > dataplane::MAX_PORTS {
+        return fail(format!(
+            "{} interfaces bound to ports; a worker counts at most {}",
+            wanted.len(),
+            dataplane::MAX_PORTS
+        ));
     }
     // One queue pair per worker and one more for the control thread's transmissions. The
     // extra receive queue is polled by the last worker: a memif peer maps its transmit
@@ -384,8 +454,9 @@ fn main() -> ExitCode {
         std::thread::Builder::new()
             .name("rrid-control".into())
             .spawn(move || {
+                // Workers stop however the control thread ends, a panic included.
+                let _stop_workers = SetOnDrop(stop);
                 control.run(punt_rx, event_rx, jobs_rx, &hup, &term);
-                stop.store(true, Ordering::Relaxed);
                 control
             })
     };
@@ -600,8 +671,12 @@ impl Control {
                 debug::subscribe(reply);
                 return;
             }
-            Command::ConfigureReplace { file } => self.replace(Path::new(&file)).map(Answer::text),
-            Command::Check { file } => check_file(Path::new(&file)),
+            Command::ConfigureReplace { file } => requested_file(&self.config_path, &file)
+                .and_then(|path| self.replace(&path))
+                .map(Answer::text),
+            Command::Check { file } => {
+                requested_file(&self.config_path, &file).and_then(|path| check_file(&path))
+            }
         };
         match answer {
             Ok(a) if json => {
@@ -647,8 +722,9 @@ impl Control {
         for c in &self.workers {
             let snap = c.snapshot();
             for v in views.iter_mut() {
-                v.forwarded_in += snap.rx[usize::from(v.port)];
-                v.forwarded_out += snap.tx[usize::from(v.port)];
+                let port = usize::from(v.port);
+                v.forwarded_in += snap.rx.get(port).copied().unwrap_or(0);
+                v.forwarded_out += snap.tx.get(port).copied().unwrap_or(0);
             }
         }
         views
@@ -743,13 +819,13 @@ impl Control {
                     "rri_worker_rx_packets_total",
                     "Packets the worker received",
                     lp(),
-                    s.rx[usize::from(port)],
+                    s.rx.get(usize::from(port)).copied().unwrap_or(0),
                 );
                 push(
                     "rri_worker_tx_packets_total",
                     "Packets the worker sent",
                     lp(),
-                    s.tx[usize::from(port)],
+                    s.tx.get(usize::from(port)).copied().unwrap_or(0),
                 );
             }
             for r in Reason::ALL {
@@ -828,7 +904,7 @@ impl Answer {
 
 /// `check FILE` on the router: every diagnostic, and the counts.
 fn check_file(path: &Path) -> Result<Answer, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("% {}: {e}\n", path.display()))?;
+    let text = read_config(path).map_err(|e| format!("% {e}\n"))?;
     let checked = config::check(&text);
     let name = path.display().to_string();
     let mut out = checked.diagnostics.render(&name, &text);
@@ -839,5 +915,88 @@ fn check_file(path: &Path) -> Result<Answer, String> {
         Err(out)
     } else {
         Ok(Answer::text(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory for one test, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("rrid-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn requested_files_stay_in_the_configuration_directory() {
+        let dir = TempDir::new("requested");
+        let config = dir.path().join("hub.cfg");
+        std::fs::write(&config, "hostname hub\n").unwrap();
+        std::fs::write(dir.path().join("hub2.cfg"), "hostname hub2\n").unwrap();
+        let real_dir = dir.path().canonicalize().unwrap();
+
+        assert_eq!(
+            requested_file(&config, "hub2.cfg").unwrap(),
+            real_dir.join("hub2.cfg")
+        );
+        let absolute = dir.path().join("hub2.cfg");
+        assert_eq!(
+            requested_file(&config, absolute.to_str().unwrap()).unwrap(),
+            real_dir.join("hub2.cfg")
+        );
+        for outside in ["/etc/passwd", "../../../../etc/passwd", "/dev/zero"] {
+            let err = requested_file(&config, outside).unwrap_err();
+            assert!(err.contains("outside"), "{outside}: {err}");
+        }
+        // A link inside the directory that points out of it is outside too.
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.cfg")).unwrap();
+        assert!(requested_file(&config, "link.cfg")
+            .unwrap_err()
+            .contains("outside"));
+        assert!(requested_file(&config, "missing.cfg").is_err());
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        assert!(read_config(Path::new("/dev/zero"))
+            .unwrap_err()
+            .contains("not a regular file"));
+        assert!(read_config(Path::new("/"))
+            .unwrap_err()
+            .contains("not a regular file"));
+        let dir = TempDir::new("regular");
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        assert!(read_config(&fifo)
+            .unwrap_err()
+            .contains("not a regular file"));
+        let big = dir.path().join("big.cfg");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_CONFIG_BYTES + 1).unwrap();
+        assert!(read_config(&big).unwrap_err().contains("more than"));
+        let ok = dir.path().join("ok.cfg");
+        std::fs::write(&ok, "hostname r1\n").unwrap();
+        assert_eq!(read_config(&ok).unwrap(), "hostname r1\n");
     }
 }

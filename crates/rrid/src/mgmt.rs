@@ -77,7 +77,18 @@ fn send(stream: &mut UnixStream, reply: &Reply) -> std::io::Result<()> {
     stream.write_all(line.as_bytes())
 }
 
+/// How long a client may take to send its request line.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a reply may wait for a client that stopped reading (a stalled `debug` stream):
+/// then the connection ends, and with it the subscription and its queued events.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn connection(mut stream: UnixStream, jobs: SyncSender<Job>) {
+    if stream.set_read_timeout(Some(REQUEST_TIMEOUT)).is_err()
+        || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
+    {
+        return;
+    }
     let Ok(read_half) = stream.try_clone() else {
         return;
     };

@@ -465,6 +465,13 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     let refused = rrid.ctl(&["configure", "replace", broken.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("broken.cfg:2:"));
+    // rrid reads only files from its configuration's directory (it runs as root, the
+    // socket's group need not): nothing of /etc/shadow comes back in diagnostics.
+    let outside = rrid.ctl(&["configure", "replace", "/etc/shadow"]);
+    assert_eq!(outside.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&outside.stderr);
+    assert!(said.contains("outside"), "{said}");
+    assert!(!said.contains("root:"), "{said}");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         rrid.encaps(10).unwrap() > later,
