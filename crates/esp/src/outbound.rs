@@ -339,7 +339,12 @@ impl OutboundSa {
         let Ok(tail) = buf.append(pad_len + 2 + ICV_LEN) else {
             return;
         };
-        tail[..pad_len].copy_from_slice(&crate::PAD_PATTERN[..pad_len]);
+        // Padding is at most 15 bytes (alignment at most 16) and the tail at least 18 (pad
+        // length, next header, ICV), so a fixed 16-byte copy, one store where a variable
+        // length is a call, covers it; what it writes past the padding is overwritten next
+        // or by the ICV.
+        debug_assert!(pad_len < 16);
+        tail[..16].copy_from_slice(&crate::PAD_PATTERN[..16]);
         tail[pad_len] = pad_len as u8;
         tail[pad_len + 1] = ipv4::proto::IPV4;
         if buf.prepend(front).is_err() {
@@ -411,10 +416,12 @@ impl OutboundSa {
 }
 
 /// Inner length plus padding, pad length and next header, rounded up to `align` bytes
-/// (RFC 4303 section 2.4 asks for 4; the AEAD transforms have a block size of 1).
+/// (RFC 4303 section 2.4 asks for 4; the AEAD transforms have a block size of 1). `align`
+/// is a power of two (4 or 16), so this is a mask, not a division.
 #[inline]
 pub(crate) fn padded_len(inner_len: usize, align: usize) -> usize {
-    (inner_len + 2).div_ceil(align) * align
+    debug_assert!(align.is_power_of_two());
+    (inner_len + 2 + align - 1) & !(align - 1)
 }
 
 /// The part of the outer header checksum sum that is the same for every packet.
