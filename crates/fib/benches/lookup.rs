@@ -31,18 +31,30 @@ fn rss() -> usize {
         * 4096
 }
 
-/// Median nanoseconds per lookup over `PASSES` passes of `run` (which does `TRACE` lookups
-/// and returns a checksum).
-fn measure(mut run: impl FnMut() -> u64) -> (f64, u64) {
-    let mut times = Vec::new();
-    let mut sum = 0;
+/// A structure's pass over the trace: `TRACE` lookups, returning a checksum.
+type Pass<'a> = Box<dyn FnMut() -> u64 + 'a>;
+
+/// Median nanoseconds per lookup of each run over `PASSES` rounds, and its checksum. The
+/// rounds interleave the runs (one pass of each in turn), so that a slow spell of this shared
+/// machine falls on every structure alike rather than on whichever ran then.
+fn measure(runs: &mut [(&str, Pass<'_>)]) -> Vec<(f64, u64)> {
+    let mut times = vec![Vec::new(); runs.len()];
+    let mut sums = vec![0; runs.len()];
     for _ in 0..PASSES {
-        let t = Instant::now();
-        sum = std::hint::black_box(run());
-        times.push(t.elapsed().as_secs_f64() * 1e9 / TRACE as f64);
+        for (k, (_, run)) in runs.iter_mut().enumerate() {
+            let t = Instant::now();
+            sums[k] = std::hint::black_box(run());
+            times[k].push(t.elapsed().as_secs_f64() * 1e9 / TRACE as f64);
+        }
     }
-    times.sort_by(f64::total_cmp);
-    (times[PASSES / 2], sum)
+    times
+        .into_iter()
+        .zip(sums)
+        .map(|(mut t, sum)| {
+            t.sort_by(f64::total_cmp);
+            (t[PASSES / 2], sum)
+        })
+        .collect()
 }
 
 fn main() {
@@ -140,10 +152,10 @@ fn main() {
             }
             let mut results = vec![None; 64];
             let mut bulk = vec![0u32; 64];
-            let mut rows: Vec<(&str, (f64, u64))> = vec![
+            let mut runs: Vec<(&str, Pass<'_>)> = vec![
                 (
                     "rri poptrie, single",
-                    measure(|| {
+                    Box::new(|| {
                         trace
                             .iter()
                             .map(|&a| u64::from(ours.lookup(a).unwrap_or(0)))
@@ -152,7 +164,7 @@ fn main() {
                 ),
                 (
                     "rri poptrie, batch of 32",
-                    measure(|| {
+                    Box::new(|| {
                         let mut s = 0u64;
                         for chunk in trace.chunks(32) {
                             ours.lookup_batch(chunk, &mut results);
@@ -166,7 +178,7 @@ fn main() {
                 ),
                 (
                     "rte_lpm, single",
-                    measure(|| {
+                    Box::new(|| {
                         trace
                             .iter()
                             .map(|&a| u64::from(rte.lookup(a).unwrap_or(0)))
@@ -175,7 +187,7 @@ fn main() {
                 ),
                 (
                     "rte_lpm, bulk of 32",
-                    measure(|| {
+                    Box::new(|| {
                         let mut s = 0u64;
                         for chunk in trace.chunks(32) {
                             rte.lookup_bulk(chunk, &mut bulk);
@@ -195,10 +207,10 @@ fn main() {
                 ),
             ];
             if with_crates {
-                rows.extend([
+                runs.extend::<[(&str, Pass<'_>); 2]>([
                     (
                         "poptrie crate, single",
-                        measure(|| {
+                        Box::new(|| {
                             trace
                                 .iter()
                                 .map(|&a| u64::from(pt.lookup(a).copied().unwrap_or(0)))
@@ -207,7 +219,7 @@ fn main() {
                     ),
                     (
                         "prefix-trie crate, single",
-                        measure(|| {
+                        Box::new(|| {
                             trace
                                 .iter()
                                 .map(|&a| {
@@ -220,6 +232,9 @@ fn main() {
                     ),
                 ]);
             }
+            let measured = measure(&mut runs);
+            let rows: Vec<(&str, (f64, u64))> =
+                runs.iter().map(|(n, _)| *n).zip(measured).collect();
             let sums: Vec<u64> = rows.iter().map(|(_, (_, s))| *s).collect();
             assert!(
                 sums.windows(2).all(|w| w[0] == w[1]),
