@@ -42,6 +42,9 @@ const IKE_PORT: u16 = 500;
 const NAT_T_PORT: u16 = 4500;
 /// How long after a refused or postponed IKE SA rekey it is tried again.
 const IKE_REKEY_RETRY_NS: u64 = 60_000_000_000;
+/// How long after a child SA rekey that could not start (another exchange of the IKE SA in
+/// flight, one at a time) it is tried again.
+const CHILD_REKEY_RETRY_NS: u64 = 1_000_000_000;
 /// How often child SA traffic is sampled for dead peer detection.
 const DPD_SAMPLE_NS: u64 = 1_000_000_000;
 
@@ -546,6 +549,26 @@ impl KeyEngine {
         out
     }
 
+    /// Deletes every IKE SA made for one of `entries`, established or still negotiating
+    /// (a reload changed or removed those entries: nothing made from their old settings
+    /// may come up after it).
+    pub fn clear_entries(
+        &mut self,
+        entries: &std::collections::BTreeSet<EntryKey>,
+        now_ns: u64,
+    ) -> EngineOutput {
+        let mut out = EngineOutput::default();
+        for at in 0..self.sessions.len() {
+            let s = &self.sessions[at];
+            if s.gone || s.closing || !entries.contains(&s.origin.entry()) {
+                continue;
+            }
+            self.close(at, now_ns, &mut out);
+        }
+        self.sweep();
+        out
+    }
+
     /// Deletes the IKE SA that child SA `id` belongs to (INFORMATIONAL delete).
     pub fn clear_sa(&mut self, id: SaId, now_ns: u64) -> EngineOutput {
         let mut out = EngineOutput::default();
@@ -601,7 +624,14 @@ impl KeyEngine {
             .iter()
             .position(|s| !s.gone && s.children.iter().any(|c| c.id == id))
         {
-            let o = self.sessions[at].sa.rekey_child(&self.rng, now_ns);
+            let s = &mut self.sessions[at];
+            let o = s.sa.rekey_child(&self.rng, now_ns);
+            if o.send.is_empty() {
+                // Another exchange is in flight: the timer tries again shortly.
+                if let Some(c) = s.children.iter_mut().find(|c| c.id == id) {
+                    c.rekey_at_ns = Some(now_ns + CHILD_REKEY_RETRY_NS);
+                }
+            }
             self.absorb(at, o, now_ns, &mut out);
         }
         out
@@ -667,8 +697,12 @@ impl KeyEngine {
                 .iter_mut()
                 .find(|c| c.rekey_at_ns.is_some_and(|t| now_ns >= t))
             {
-                c.rekey_at_ns = None;
+                // Not sent while another exchange is in flight: tried again shortly.
+                c.rekey_at_ns = Some(now_ns + CHILD_REKEY_RETRY_NS);
                 let o = s.sa.rekey_child(&self.rng, now_ns);
+                if !o.send.is_empty() {
+                    c.rekey_at_ns = None;
+                }
                 self.absorb(at, o, now_ns, &mut out);
             }
             let s = &mut self.sessions[at];
@@ -691,7 +725,8 @@ impl KeyEngine {
             .filter(|s| !s.gone)
             .flat_map(|s| {
                 let rekey = s.children.iter().filter_map(|c| c.rekey_at_ns).min();
-                [s.sa.next_timer(), s.next_dpd_ns, rekey]
+                let ike_rekey = s.ike_rekey_at_ns.filter(|_| !s.closing);
+                [s.sa.next_timer(), s.next_dpd_ns, rekey, ike_rekey]
             })
             .flatten()
             .min()

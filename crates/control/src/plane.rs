@@ -284,16 +284,8 @@ impl ControlPlane {
             .map_err(|e| e.to_string())?;
         let going: BTreeSet<(String, u32)> =
             diff.changed.iter().chain(&diff.removed).cloned().collect();
-        let doomed: BTreeSet<((String, u32), Ipv4Addr)> = self
-            .sas
-            .installed()
-            .filter(|i| going.contains(&i.origin.entry()))
-            .map(|i| (i.origin.entry(), i.peer))
-            .collect();
-        for (entry, peer) in doomed {
-            let out = self.engine.clear(&entry, peer, now_ns);
-            self.carry_out(out, now_ns);
-        }
+        let out = self.engine.clear_entries(&going, now_ns);
+        self.carry_out(out, now_ns);
         self.engine.set_config(new.clone());
         self.sas.set_config(&new);
         let old = self.policy.load_full();

@@ -335,3 +335,32 @@ fn either_side_rekeys_the_ike_sa_and_the_child_stays() {
     assert!(matches!(ho.changes.as_slice(), [Change::Down(_)]), "{ho:?}");
     assert_eq!(h.session_count(), 0);
 }
+
+#[test]
+fn clearing_an_entry_ends_its_negotiations_too() {
+    // A reload that changes an entry clears every IKE SA made for it, also one still being
+    // negotiated: its IKE_SA_INIT answer must not bring up an SA from the old settings.
+    let (mut s, mut h) = (spoke(), hub(""));
+    let entry = ("VPN".to_string(), 10);
+    let first = s.initiate(&entry, HUB, 0);
+    assert_eq!(first.transmit.len(), 1);
+    let t = &first.transmit[0];
+    let answer = h.datagram(t.from, t.to, strip_marker(t), Some("VPN"), 0);
+    assert_eq!(s.session_count(), 1);
+
+    let other = ("VPN".to_string(), 20);
+    let kept = s.clear_entries(&[other].into_iter().collect(), 1);
+    assert!(kept.transmit.is_empty());
+    assert_eq!(s.session_count(), 1, "another entry's clear leaves it");
+
+    let cleared = s.clear_entries(&[entry].into_iter().collect(), 1);
+    assert!(
+        cleared.transmit.is_empty(),
+        "nothing to delete before IKE_AUTH"
+    );
+    assert_eq!(s.session_count(), 0);
+    for t in &answer.transmit {
+        let o = s.datagram(t.from, t.to, strip_marker(t), Some("VPN"), 2);
+        assert!(o.transmit.is_empty() && ups(&o).is_empty(), "{o:?}");
+    }
+}

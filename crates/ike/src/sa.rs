@@ -239,6 +239,9 @@ pub struct IkeSa {
     /// The IKE SA the peer rekeyed this one into, until it deletes this one (or speaks on
     /// the new one): then this object becomes the new SA, children and all.
     rekeyed_to: Option<NextIke>,
+    /// A delete asked for while another request of ours was in flight (or while the peer's
+    /// rekey of this SA waited for its delete of the old one): sent as soon as it can be.
+    delete_queued: bool,
 }
 
 /// A new IKE SA made by the peer's rekey (RFC 7296 section 2.8): its SPIs, algorithms,
@@ -567,6 +570,7 @@ impl IkeSa {
             cookie_rounds: 0,
             collision: None,
             rekeyed_to: None,
+            delete_queued: false,
             nat: false,
             initiator: true,
             state: State::InitSent,
@@ -730,6 +734,7 @@ impl IkeSa {
             cookie_rounds: 0,
             collision: None,
             rekeyed_to: None,
+            delete_queued: false,
             nat,
             initiator: false,
             state: State::InitAnswered,
@@ -834,6 +839,7 @@ impl IkeSa {
         let mut out = self.dispatch(&header, datagram, now_ns);
         switched.append(&mut out.events);
         out.events = switched;
+        self.flush_queued_delete(now_ns, &mut out);
         out
     }
 
@@ -1259,6 +1265,17 @@ impl IkeSa {
     /// initiator, INFORMATIONAL once up) and the final timeout: [`Event::Timeout`] while
     /// connecting, [`Event::Dead`] for an established peer.
     pub fn tick(&mut self, now_ns: u64) -> Output {
+        let mut queued = Output::default();
+        self.flush_queued_delete(now_ns, &mut queued);
+        if !queued.send.is_empty() {
+            return queued;
+        }
+        if self.delete_queued && self.pending.is_none() {
+            // Still held back by the peer's rekey: nothing of ours to retransmit; tried again
+            // a retransmission interval from now.
+            self.sent_at_ns = now_ns;
+            return queued;
+        }
         let Some(at) = self.next_timer() else {
             return Output::default();
         };
@@ -1331,6 +1348,10 @@ impl IkeSa {
 
     /// When [`IkeSa::tick`] next has something to do.
     pub fn next_timer(&self) -> Option<u64> {
+        if self.delete_queued && self.pending.is_none() && self.state == State::Established {
+            // A delete held back by the peer's rekey of this SA: tried again now and then.
+            return Some(self.sent_at_ns.saturating_add(self.settings.retransmit_ns));
+        }
         let waiting = (self.initiator && matches!(self.state, State::InitSent | State::AuthSent))
             || (self.state == State::Established && self.pending.is_some());
         if let (true, Some(spacing)) = (self.liveness_pending(), self.settings.liveness_retry_ns) {
@@ -1347,6 +1368,12 @@ impl IkeSa {
 
     fn request(&mut self, kind: Pending, payloads: Vec<Payload>, now_ns: u64) -> Output {
         if self.state != State::Established || self.pending.is_some() {
+            return Output::default();
+        }
+        // Once the IKE SA is rekeyed, the old one starts no new exchange (RFC 7296 section
+        // 2.8): ours waits until this object is the new SA. Our own rekey's delete of the
+        // old SA is the one request that belongs there.
+        if self.rekeyed_to.is_some() && !matches!(kind, Pending::DeleteOldIke) {
             return Output::default();
         }
         let id = self.next_request_id;
@@ -1378,9 +1405,10 @@ impl IkeSa {
     }
 
     /// Deletes the IKE SA (and with it the child): [`Event::IkeDeleted`] when the peer
-    /// answers or gives up answering.
+    /// answers or gives up answering. While another request of ours is in flight (one
+    /// exchange at a time) the delete waits for its answer, or its timeout, and goes then.
     pub fn delete(&mut self, now_ns: u64) -> Output {
-        self.request(
+        let out = self.request(
             Pending::Delete,
             vec![Payload::Delete {
                 protocol: protocol::IKE,
@@ -1388,7 +1416,23 @@ impl IkeSa {
                 spis: Vec::new(),
             }],
             now_ns,
-        )
+        );
+        self.delete_queued = out.send.is_empty() && self.state == State::Established;
+        out
+    }
+
+    /// Sends a delete that had to wait, once nothing is in flight.
+    fn flush_queued_delete(&mut self, now_ns: u64, out: &mut Output) {
+        if self.delete_queued && self.pending.is_none() && self.state == State::Established {
+            let mut o = self.delete(now_ns);
+            out.send.append(&mut o.send);
+            out.events.append(&mut o.events);
+        }
+    }
+
+    /// Whether a delete waits for the request in flight.
+    pub fn delete_queued(&self) -> bool {
+        self.delete_queued
     }
 
     fn on_informational_request(&mut self, datagram: &[u8]) -> Output {
@@ -1725,6 +1769,14 @@ impl IkeSa {
         };
         if self.rekeyed_to.is_some() || !(16..=256).contains(&nonce_i.len()) {
             return refuse(notify::NO_ADDITIONAL_SAS, Vec::new());
+        }
+        // Not while an exchange of ours is in flight on this SA: our own rekey of the IKE SA
+        // (section 2.8.2's simultaneous rekeys: both sides refuse and try again later, so
+        // no nonce comparison is needed to agree on which SA survives), a child's rekey or
+        // delete (section 2.25.2), a liveness check or a delete. Switching to the new SA
+        // would drop that request.
+        if self.pending.is_some() || self.delete_queued {
+            return refuse(notify::TEMPORARY_FAILURE, Vec::new());
         }
         let Some((number, chosen, peer_spi)) = proposals.iter().find_map(|p| {
             let spi: [u8; 8] = p.spi.as_slice().try_into().ok()?;

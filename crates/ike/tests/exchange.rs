@@ -461,3 +461,99 @@ fn a_simultaneous_rekey_leaves_one_child_on_both_sides() {
 fn rekeyed_start(i: &IkeSa) -> (u32, u32) {
     i.children().last().copied().expect("a child")
 }
+
+#[test]
+fn a_delete_asked_for_while_a_request_is_in_flight_goes_after_its_answer() {
+    let (mut i, mut r) = established();
+    let probe = i.check_liveness(S);
+    assert!(i.delete(S).send.is_empty(), "one exchange at a time");
+    assert!(i.delete_queued());
+    let answer = r.handle(&probe.send[0], S);
+    let out = i.handle(&answer.send[0], S);
+    assert_eq!(out.events, vec![Event::Alive]);
+    assert_eq!(out.send.len(), 1, "the delete follows the answer");
+    assert!(!i.delete_queued());
+    let answer = r.handle(&out.send[0], S);
+    assert_eq!(answer.events, vec![Event::IkeDeleted]);
+    assert_eq!(i.handle(&answer.send[0], S).events, vec![Event::IkeDeleted]);
+    assert!(!i.established() && !r.established());
+
+    // A request in flight that is never answered: the SA dies with it, and the waiting
+    // delete is not sent into the void.
+    let (mut i, _r) = established();
+    i.check_liveness(S);
+    i.delete(S);
+    let mut events = Vec::new();
+    while let Some(t) = i.next_timer() {
+        let o = i.tick(t);
+        events.extend(o.events);
+    }
+    assert_eq!(events, vec![Event::Dead]);
+    assert!(i.failed());
+}
+
+#[test]
+fn simultaneous_ike_rekeys_are_both_refused_and_a_later_one_goes_through() {
+    let rng = SystemRandom::new();
+    let (mut i, mut r) = established();
+    let spis = i.spis();
+    let from_i = i.rekey_ike(&rng, S);
+    let from_r = r.rekey_ike(&rng, S);
+    assert_eq!((from_i.send.len(), from_r.send.len()), (1, 1));
+    // Each side has its own rekey in flight and answers the other's with TEMPORARY_FAILURE
+    // (RFC 7296 sections 2.8.2 and 2.25): neither becomes a new SA.
+    let answer_r = r.handle(&from_i.send[0], S);
+    let answer_i = i.handle(&from_r.send[0], S);
+    assert!(answer_r.events.is_empty() && answer_i.events.is_empty());
+    let refused_i = i.handle(&answer_r.send[0], S);
+    let refused_r = r.handle(&answer_i.send[0], S);
+    assert!(refused_i.send.is_empty() && refused_i.events.is_empty());
+    assert!(refused_r.send.is_empty() && refused_r.events.is_empty());
+    assert_eq!(i.spis(), spis);
+    assert_eq!(r.spis(), spis);
+    assert_eq!(i.next_timer(), None, "nothing left in flight");
+
+    // Tried again by one side, it goes through: both end on the same new SA, children kept.
+    let children = i.children().to_vec();
+    let request = i.rekey_ike(&rng, 2 * S);
+    let answer = r.handle(&request.send[0], 2 * S);
+    let delete = i.handle(&answer.send[0], 2 * S);
+    assert_eq!(delete.send.len(), 1, "the old SA is deleted");
+    let answered = r.handle(&delete.send[0], 2 * S);
+    assert!(answered
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::IkeRekeyed { .. })));
+    let done = i.handle(&answered.send[0], 2 * S);
+    assert!(done
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::IkeRekeyed { .. })));
+    assert_ne!(i.spis(), spis);
+    assert_eq!(i.spis(), r.spis());
+    assert_eq!(i.children(), children.as_slice());
+    let probe = r.check_liveness(3 * S);
+    let answer = i.handle(&probe.send[0], 3 * S);
+    assert_eq!(r.handle(&answer.send[0], 3 * S).events, vec![Event::Alive]);
+}
+
+#[test]
+fn the_peers_ike_rekey_is_refused_while_a_child_rekey_is_in_flight() {
+    let rng = SystemRandom::new();
+    let (mut i, mut r) = established();
+    let spis = r.spis();
+    let child_rekey = i.rekey_child(&rng, S);
+    assert_eq!(child_rekey.send.len(), 1);
+    let ike_rekey = r.rekey_ike(&rng, S);
+    let refusal = i.handle(&ike_rekey.send[0], S);
+    assert!(refusal.events.is_empty());
+    // Refused: r does not go on to delete the old SA.
+    let after = r.handle(&refusal.send[0], S);
+    assert!(after.send.is_empty() && after.events.is_empty());
+    assert_eq!(r.spis(), spis);
+    // The child rekey completes undisturbed.
+    let answer = r.handle(&child_rekey.send[0], S);
+    assert!(rekeyed(&answer).is_some());
+    let done = i.handle(&answer.send[0], S);
+    assert!(rekeyed(&done).is_some());
+}
