@@ -34,25 +34,22 @@ fn rss() -> usize {
 /// A structure's pass over the trace: `TRACE` lookups, returning a checksum.
 type Pass<'a> = Box<dyn FnMut() -> u64 + 'a>;
 
-/// Median nanoseconds per lookup of each run over `PASSES` rounds, and its checksum. The
-/// rounds interleave the runs (one pass of each in turn), so that a slow spell of this shared
-/// machine falls on every structure alike rather than on whichever ran then.
+/// Median nanoseconds per lookup of each run over `PASSES` consecutive passes, and its
+/// checksum. Each structure runs its passes back to back (its steady state, as a router
+/// looks routes up without other tables in between); interleaving the structures pass by
+/// pass was tried and measures how each recovers from the others' cache pollution instead.
 fn measure(runs: &mut [(&str, Pass<'_>)]) -> Vec<(f64, u64)> {
-    let mut times = vec![Vec::new(); runs.len()];
-    let mut sums = vec![0; runs.len()];
-    for _ in 0..PASSES {
-        for (k, (_, run)) in runs.iter_mut().enumerate() {
-            let t = Instant::now();
-            sums[k] = std::hint::black_box(run());
-            times[k].push(t.elapsed().as_secs_f64() * 1e9 / TRACE as f64);
-        }
-    }
-    times
-        .into_iter()
-        .zip(sums)
-        .map(|(mut t, sum)| {
-            t.sort_by(f64::total_cmp);
-            (t[PASSES / 2], sum)
+    runs.iter_mut()
+        .map(|(_, run)| {
+            let mut times = Vec::new();
+            let mut sum = 0;
+            for _ in 0..PASSES {
+                let t = Instant::now();
+                sum = std::hint::black_box(run());
+                times.push(t.elapsed().as_secs_f64() * 1e9 / TRACE as f64);
+            }
+            times.sort_by(f64::total_cmp);
+            (times[PASSES / 2], sum)
         })
         .collect()
 }

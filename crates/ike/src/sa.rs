@@ -1291,13 +1291,20 @@ impl IkeSa {
                         events: vec![Event::IkeDeleted],
                     }
                 }
+                // The new IKE SA was agreed before this delete of the old one: a peer that
+                // took the delete and switched no longer answers on the old SA, so an answer
+                // lost on the way makes our retransmissions go unanswered. Go on as the new
+                // SA; if the peer is gone, its liveness checks will say so.
+                Some((_, Pending::DeleteOldIke)) => Output {
+                    send: Vec::new(),
+                    events: self.become_rekeyed().into_iter().collect(),
+                },
                 Some((
                     _,
                     Pending::Liveness
                     | Pending::RekeyChild { .. }
                     | Pending::DeleteChild
-                    | Pending::RekeyIke { .. }
-                    | Pending::DeleteOldIke,
+                    | Pending::RekeyIke { .. },
                 )) => self.fail(Event::Dead),
                 None => self.fail(Event::Timeout),
             };

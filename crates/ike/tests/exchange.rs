@@ -557,3 +557,39 @@ fn the_peers_ike_rekey_is_refused_while_a_child_rekey_is_in_flight() {
     let done = i.handle(&answer.send[0], S);
     assert!(rekeyed(&done).is_some());
 }
+
+#[test]
+fn a_lost_answer_to_the_delete_of_the_old_ike_sa_still_ends_on_the_new_one() {
+    let rng = SystemRandom::new();
+    let (mut i, mut r) = established();
+    let old = i.spis();
+    let request = i.rekey_ike(&rng, S);
+    let answer = r.handle(&request.send[0], S);
+    let delete = i.handle(&answer.send[0], S);
+    assert_eq!(delete.send.len(), 1);
+    // r takes the delete and switches; its answer is lost.
+    let lost = r.handle(&delete.send[0], S);
+    assert!(lost
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::IkeRekeyed { .. })));
+    // i retransmits into the void, then goes on as the new SA rather than dying.
+    let mut events = Vec::new();
+    while let Some(t) = i.next_timer() {
+        let o = i.tick(t);
+        for d in &o.send {
+            assert!(r.handle(d, t).send.is_empty(), "r no longer answers the old SA");
+        }
+        events.extend(o.events);
+    }
+    assert!(
+        events.iter().any(|e| matches!(e, Event::IkeRekeyed { .. })),
+        "{events:?}"
+    );
+    assert!(!i.failed());
+    assert_ne!(i.spis(), old);
+    assert_eq!(i.spis(), r.spis());
+    let probe = i.check_liveness(60 * S);
+    let answer = r.handle(&probe.send[0], 60 * S);
+    assert_eq!(i.handle(&answer.send[0], 60 * S).events, vec![Event::Alive]);
+}
