@@ -578,7 +578,10 @@ fn a_lost_answer_to_the_delete_of_the_old_ike_sa_still_ends_on_the_new_one() {
     while let Some(t) = i.next_timer() {
         let o = i.tick(t);
         for d in &o.send {
-            assert!(r.handle(d, t).send.is_empty(), "r no longer answers the old SA");
+            assert!(
+                r.handle(d, t).send.is_empty(),
+                "r no longer answers the old SA"
+            );
         }
         events.extend(o.events);
     }
