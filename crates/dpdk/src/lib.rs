@@ -8,6 +8,8 @@
 //! - [`Mempool`] and the owned [`Mbuf`] (freed on drop, [`pktbuf::PacketBuf`] surface).
 //! - [`MbufBurst`]: a fixed-size array of mbufs that receive fills and transmit drains, with
 //!   no allocation.
+//! - [`CryptoDev`] and [`GcmSession`]: AES-GCM bursts through DPDK's synchronous CPU crypto
+//!   API on a software crypto device (intel-ipsec-mb's `crypto_aesni_gcm`).
 //! - [`Port`]: configure, start and stop with N receive and N transmit queues; link, MAC
 //!   address and statistics. Queues are handed out as [`RxQueue`] / [`TxQueue`] handles, at
 //!   most one per queue, which is what makes `rx_burst`/`tx_burst` safe: DPDK's burst
@@ -19,6 +21,7 @@
 //! EAL then skips `rte_eal_cleanup`, so those mbufs stay valid until the process exits.
 
 mod burst;
+mod crypto;
 mod eal;
 mod error;
 mod lcore;
@@ -28,6 +31,10 @@ mod mempool;
 mod port;
 
 pub use burst::MbufBurst;
+pub use crypto::{
+    CryptoDev, GcmDirection, GcmJob, GcmSession, GCM_IV_LEN, GCM_TAG_LEN, MAX_AAD_LEN,
+    MAX_GCM_BURST,
+};
 pub use eal::Eal;
 pub use error::{DpdkError, EalError};
 pub use lcore::LcoreJoinHandle;
