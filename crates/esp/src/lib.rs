@@ -32,7 +32,7 @@ mod sa;
 
 pub use counters::{CounterSnapshot, DropReason, SaCounters};
 pub use inbound::{classify, Classified, Decapsulated, EspLocation, InboundSa};
-pub use outbound::OutboundSa;
+pub use outbound::{BurstSeal, OutboundSa, SealJob};
 pub use sa::{
     DfPolicy, IdentPolicy, Lifetime, LifetimeLimits, Padding, RekeyReason, SaError, SaParams,
     Transform, TunnelTemplate, UdpEncap,

@@ -717,3 +717,80 @@ fn bad_parameters_are_refused_with_a_reason() {
         "keys stay out of Debug"
     );
 }
+
+/// A BurstSeal backed by ring with the SA's key, refusing the jobs whose index is in `refuse`
+/// (as a device might), and counting its calls.
+#[derive(Debug)]
+struct RingBurst {
+    key: LessSafeKey,
+    refuse: Vec<usize>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl BurstSeal for RingBurst {
+    fn seal_burst(&self, jobs: &mut [SealJob<'_>], ok: &mut [bool]) {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for (i, (job, ok)) in jobs.iter_mut().zip(ok.iter_mut()).enumerate() {
+            if self.refuse.contains(&i) {
+                *ok = false;
+                continue;
+            }
+            let tag = self
+                .key
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(job.nonce),
+                    Aad::from(&job.aad[..job.aad_len]),
+                    job.plaintext,
+                )
+                .unwrap();
+            job.icv.copy_from_slice(tag.as_ref());
+            *ok = true;
+        }
+    }
+}
+
+#[test]
+fn a_burst_seal_hook_gives_the_same_packets_as_ring() {
+    for (udp, esn) in [(false, false), (true, true)] {
+        let p = params(Transform::AesGcm128, udp, esn);
+        let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &p.key).unwrap());
+        let hook = std::sync::Arc::new(RingBurst {
+            key,
+            refuse: vec![5],
+            calls: Default::default(),
+        });
+        let plain = OutboundSa::new(&p, 0).unwrap();
+        let hooked = OutboundSa::new(&p, 0)
+            .unwrap()
+            .with_burst_seal(hook.clone());
+        assert!(hooked.has_burst_seal() && !plain.has_burst_seal());
+        let inners: Vec<Vec<u8>> = (0..40)
+            .map(|k| inner_packet(28 + 37 * k, k as u8, true))
+            .collect();
+        let mut a: Vec<TestBuf> = inners.iter().map(|i| TestBuf::like_mbuf(i)).collect();
+        let mut b = a.clone();
+        let mut va = vec![Ok(()); 40];
+        let mut vb = vec![Ok(()); 40];
+        assert_eq!(plain.encapsulate_burst(&mut a, 0, &mut va), 40);
+        assert_eq!(hooked.encapsulate_burst(&mut b, 0, &mut vb), 40);
+        // One call for the whole burst.
+        assert_eq!(hook.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let inb = InboundSa::new(&p, 0).unwrap();
+        for k in 0..40 {
+            if k == 5 {
+                // Refused by the hook: sent with an ICV of zeros, which the receiver drops.
+                let icv_at = b[k].len() - 16;
+                assert!(b[k].data()[icv_at..].iter().all(|&x| x == 0));
+                assert_eq!(decapsulate(&inb, b[k].data()), Err(DropReason::AuthFailed));
+                continue;
+            }
+            assert_eq!(a[k].data(), b[k].data(), "packet {k}, udp {udp}, esn {esn}");
+            assert_eq!(decapsulate(&inb, b[k].data()).unwrap(), inners[k]);
+        }
+        // Single packets stay with ring.
+        let single = encapsulate(&hooked, &inners[0]);
+        assert_eq!(decapsulate(&inb, &single).unwrap(), inners[0]);
+        assert_eq!(hook.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+}
