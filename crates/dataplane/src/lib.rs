@@ -21,6 +21,7 @@
 
 pub mod build;
 mod counters;
+pub mod crypto;
 pub mod exception;
 mod pipeline;
 mod policy;

@@ -68,7 +68,7 @@ pub enum GcmDirection {
 }
 
 /// One AEAD operation of a burst: `data` is sealed or opened in place.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct GcmJob<'a> {
     /// Plaintext to seal, or ciphertext to open.
     pub data: &'a mut [u8],
