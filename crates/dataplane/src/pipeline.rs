@@ -26,6 +26,10 @@ pub enum Action {
     /// Too big for the path and fragmentable: hand it to [`Pipeline::fragment`] (the buffer
     /// holds the IPv4 packet without L2 header).
     Fragment(FragmentPlan),
+    /// To be encapsulated with the SA of `Target::Sa` (only from a pipeline made with
+    /// [`Pipeline::deferring_encapsulation`]): the buffer holds the inner IPv4 packet, TTL
+    /// already decremented; hand a burst of them to [`Pipeline::encapsulate_burst`].
+    Encapsulate(Target),
 }
 
 /// Where a packet that must be fragmented goes, decided once for the whole packet.
@@ -59,7 +63,7 @@ fn count_action(counters: &mut WorkerCountersSnapshot, action: Action) {
     match action {
         Action::Drop(reason) => counters.drops[reason as usize] += 1,
         Action::Punt(_) => counters.punted += 1,
-        Action::Forward(_) | Action::Fragment(_) => {}
+        Action::Forward(_) | Action::Fragment(_) | Action::Encapsulate(_) => {}
     }
 }
 
@@ -106,6 +110,9 @@ pub struct Pipeline<'a> {
     pub policy: &'a Policy,
     pub fib: &'a fib::Snapshot,
     pub now_ns: u64,
+    /// Whether packets for an SA come back as [`Action::Encapsulate`] (the worker seals them
+    /// a burst per SA) rather than encapsulated one by one.
+    pub defer_encapsulation: bool,
 }
 
 /// Default TTL of packets we originate (ICMP errors).
@@ -117,6 +124,70 @@ impl<'a> Pipeline<'a> {
             policy,
             fib,
             now_ns,
+            defer_encapsulation: false,
+        }
+    }
+
+    /// The same pipeline, returning [`Action::Encapsulate`] for packets to an SA: one
+    /// sequence-number reservation, one counter update and (with a burst sealer) one sealing
+    /// call per burst of an SA instead of per packet.
+    pub fn deferring_encapsulation(mut self) -> Self {
+        self.defer_encapsulation = true;
+        self
+    }
+
+    /// Encapsulates a burst of packets that [`Action::Encapsulate`] sent to the SA of
+    /// `target` and gives each one's final action to `out` (counted like
+    /// [`Pipeline::process`]'s). `bufs` hold inner IPv4 packets.
+    pub fn encapsulate_burst<B: PacketBuf>(
+        &self,
+        target: Target,
+        bufs: &mut [B],
+        counters: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+        out: &mut impl FnMut(usize, Action),
+    ) {
+        let Target::Sa {
+            map,
+            entry,
+            port,
+            next_hop,
+        } = target
+        else {
+            for i in 0..bufs.len() {
+                count_action(counters, Action::Drop(Reason::NoSa));
+                out(i, Action::Drop(Reason::NoSa));
+            }
+            return;
+        };
+        let sa = self
+            .policy
+            .maps
+            .get(map as usize)
+            .and_then(|m| m.entries.get(entry as usize))
+            .and_then(|e| e.outbound.as_deref());
+        let (Some(sa), Some(egress)) = (sa, self.policy.port(port)) else {
+            for i in 0..bufs.len() {
+                count_action(counters, Action::Drop(Reason::NoSa));
+                out(i, Action::Drop(Reason::NoSa));
+            }
+            return;
+        };
+        let mut verdicts = [Ok(()); esp::MAX_BURST];
+        for (chunk_at, chunk) in bufs.chunks_mut(esp::MAX_BURST).enumerate() {
+            let verdicts = &mut verdicts[..chunk.len()];
+            sa.encapsulate_burst(chunk, self.now_ns, verdicts);
+            for (i, (buf, verdict)) in chunk.iter_mut().zip(verdicts.iter()).enumerate() {
+                let action = match verdict {
+                    Ok(()) => {
+                        counters.encapsulated += 1;
+                        self.rewrite_l2(port, egress, next_hop, buf, events)
+                    }
+                    Err(_) => Action::Drop(Reason::EspEncapFailed),
+                };
+                count_action(counters, action);
+                out(chunk_at * esp::MAX_BURST + i, action);
+            }
         }
     }
 
@@ -378,6 +449,9 @@ impl<'a> Pipeline<'a> {
                 let Some(egress) = self.policy.port(port) else {
                     return Action::Drop(Reason::NoRoute);
                 };
+                if self.defer_encapsulation {
+                    return Action::Encapsulate(target);
+                }
                 if sa.encapsulate(buf, self.now_ns).is_err() {
                     return Action::Drop(Reason::EspEncapFailed);
                 }

@@ -9,7 +9,7 @@
 //! bounded std channel's `try_send` is lock-free).
 
 use crate::counters::{Reason, WorkerCounters, WorkerCountersSnapshot, MAX_PORTS};
-use crate::pipeline::{Action, Event, Pipeline, PuntReason};
+use crate::pipeline::{Action, Event, Pipeline, PuntReason, Target};
 use crate::policy::PolicyHandle;
 use dpdk::{Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +51,69 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// Packets waiting to be encapsulated, a burst per SA, at the end of each receive burst.
+struct Pending {
+    mbufs: Vec<Mbuf>,
+    targets: Vec<Target>,
+}
+
+/// Room in [`Pending`]: every packet of a receive burst, each fragmented as far as it goes.
+const PENDING_MAX: usize = RX_BURST * (crate::MAX_FRAGMENTS + 1);
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            mbufs: Vec::with_capacity(PENDING_MAX),
+            targets: Vec::with_capacity(PENDING_MAX),
+        }
+    }
+
+    /// Encapsulates everything waiting, one `encapsulate_burst` per run of packets to the same
+    /// SA, and dispatches the results.
+    fn flush(
+        &mut self,
+        pipeline: &Pipeline<'_>,
+        outputs: &mut Outputs<'_>,
+        in_port: u16,
+        local: &mut WorkerCountersSnapshot,
+        events: &mut impl FnMut(Event),
+    ) {
+        let n = self.mbufs.len();
+        if n == 0 {
+            return;
+        }
+        let mut actions = [Action::Drop(Reason::NoSa); PENDING_MAX];
+        let mut start = 0;
+        while start < n {
+            let target = self.targets[start];
+            let end = start
+                + self.targets[start..]
+                    .iter()
+                    .take_while(|t| **t == target)
+                    .count();
+            pipeline.encapsulate_burst(
+                target,
+                &mut self.mbufs[start..end],
+                local,
+                events,
+                &mut |i, a| {
+                    if let Some(slot) = actions.get_mut(start + i) {
+                        *slot = a;
+                    }
+                },
+            );
+            start = end;
+        }
+        // Taken out and put back, so that the capacity stays (no allocation per round).
+        let mut mbufs = std::mem::take(&mut self.mbufs);
+        for (mbuf, action) in mbufs.drain(..).zip(actions) {
+            outputs.dispatch(in_port, mbuf, action, local, self);
+        }
+        self.mbufs = mbufs;
+        self.targets.clear();
+    }
+}
+
 /// The transmit side of a round: per-port buffers and their queues.
 struct Outputs<'w> {
     buffers: &'w mut [MbufBurst<TX_ROOM>],
@@ -67,6 +130,7 @@ impl Outputs<'_> {
         mbuf: Mbuf,
         action: Action,
         local: &mut WorkerCountersSnapshot,
+        pending: &mut Pending,
     ) {
         match action {
             Action::Forward(out) => {
@@ -86,6 +150,15 @@ impl Outputs<'_> {
                 if self.punt.try_send((in_port, reason, mbuf)).is_err() {
                     local.punted -= 1;
                     local.drops[Reason::PuntQueueFull as usize] += 1;
+                }
+            }
+            Action::Encapsulate(target) => {
+                if pending.mbufs.len() < PENDING_MAX {
+                    pending.mbufs.push(mbuf);
+                    pending.targets.push(target);
+                } else {
+                    // Cannot happen (the room is a whole burst fragmented to the limit).
+                    local.drops[Reason::EspEncapFailed as usize] += 1;
                 }
             }
             // Fragments are resolved before dispatch; a stray one is dropped.
@@ -117,13 +190,14 @@ impl Worker {
         let mut buffers: Vec<MbufBurst<TX_ROOM>> =
             (0..self.tx.len()).map(|_| MbufBurst::new()).collect();
         let mut local = WorkerCountersSnapshot::default();
+        let mut pending = Pending::new();
         let mut rounds: u64 = 0;
         while !self.stop.load(Ordering::Relaxed) {
             let round_start = dpdk::rdtsc();
             let mut busy = false;
             let policy = self.policy.load();
             let fib = self.fib.load();
-            let pipeline = Pipeline::new(&policy, &fib, (self.clock)());
+            let pipeline = Pipeline::new(&policy, &fib, (self.clock)()).deferring_encapsulation();
             let events = &self.events;
             let mut on_event = |e: Event| {
                 let _ = events.try_send(e);
@@ -162,12 +236,13 @@ impl Worker {
                                 },
                             );
                             for (m, a) in done.iter_mut().filter_map(Option::take) {
-                                outputs.dispatch(port, m, a, &mut local);
+                                outputs.dispatch(port, m, a, &mut local, &mut pending);
                             }
                         }
-                        action => outputs.dispatch(port, mbuf, action, &mut local),
+                        action => outputs.dispatch(port, mbuf, action, &mut local, &mut pending),
                     }
                 }
+                pending.flush(&pipeline, &mut outputs, port, &mut local, &mut on_event);
             }
             for (port, (buffer, queue)) in buffers.iter_mut().zip(self.tx.iter_mut()).enumerate() {
                 flush(queue, buffer, port, &mut local);
