@@ -211,9 +211,11 @@ impl SaTable {
             .iter()
             .position(|m| m.name == info.origin.map)
             .ok_or_else(|| format!("crypto map {} is not applied to a port", info.origin.map))?;
-        let outbound = Arc::new(
-            OutboundSa::new(&self.params(&info, false)?, now_ns).map_err(|e| e.to_string())?,
-        );
+        let out_params = self.params(&info, false)?;
+        let outbound = Arc::new(dataplane::crypto::with_device_seal(
+            OutboundSa::new(&out_params, now_ns).map_err(|e| e.to_string())?,
+            &out_params,
+        ));
         let inbound = Arc::new(
             InboundSa::new(&self.params(&info, true)?, now_ns).map_err(|e| e.to_string())?,
         );

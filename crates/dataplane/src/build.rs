@@ -290,7 +290,7 @@ pub fn policy_from_config(
                         Direction::Outbound => {
                             let sa =
                                 OutboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
-                            outbound = Some(Arc::new(sa));
+                            outbound = Some(Arc::new(crate::crypto::with_device_seal(sa, &params)));
                         }
                         Direction::Inbound => {
                             let sa =

@@ -6,8 +6,47 @@
 //! it cannot seal (a device error, an ICV slot that is not 16 bytes) is reported as not
 //! sealed, and the SA sends it with an ICV of zeros that the receiver drops.
 
+use std::sync::{Arc, OnceLock};
+
 use dpdk::{CryptoDev, DpdkError, GcmDirection, GcmJob, GcmSession, GCM_TAG_LEN, MAX_GCM_BURST};
-use esp::{BurstSeal, SealJob};
+use esp::{BurstSeal, OutboundSa, SaParams, SealJob, Transform};
+
+/// The crypto device outbound AES-GCM SAs seal their bursts on, once a process has one.
+static DEVICE: OnceLock<CryptoDev> = OnceLock::new();
+
+/// Opens the crypto device `name` (given to the EAL with `--vdev`) for every outbound AES-GCM
+/// SA made from now on in this process (see [`with_device_seal`]); `false` if there is no
+/// such device or it offers no CPU crypto, and SAs keep sealing with ring. The device then
+/// lives as long as the process, and with it the EAL (its cleanup at exit is skipped), which
+/// is why only `rri-dp` (the benchmark's device under test) calls this so far.
+pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
+    if DEVICE.get().is_some() {
+        return true;
+    }
+    match CryptoDev::open(eal, name, 4096) {
+        Ok(dev) => DEVICE.set(dev).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// `sa` sealing its bursts on the process's crypto device when there is one and the SA is
+/// AES-GCM; `sa` unchanged otherwise (or if the device refuses the session).
+pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
+    let Some(dev) = DEVICE.get() else {
+        return sa;
+    };
+    if !matches!(
+        params.transform,
+        Transform::AesGcm128 | Transform::AesGcm256
+    ) {
+        return sa;
+    }
+    let aad_len = if params.esn { 12 } else { 8 };
+    match GcmBurstSeal::new(dev, &params.key, aad_len) {
+        Ok(seal) => sa.with_burst_seal(Arc::new(seal)),
+        Err(_) => sa,
+    }
+}
 
 /// AES-GCM burst sealing on a DPDK crypto device.
 #[derive(Debug)]

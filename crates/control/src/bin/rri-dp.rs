@@ -75,6 +75,11 @@ fn main() -> ExitCode {
         Err(e) => return fail(e),
     };
     let cli = Cli::parse_from(std::iter::once("rri-dp".to_string()).chain(rest));
+    // With `--vdev crypto_aesni_gcm` among the EAL options, outbound AES-GCM SAs seal their
+    // bursts with intel-ipsec-mb; otherwise with ring.
+    if dataplane::crypto::use_device(&eal, "crypto_aesni_gcm") {
+        eprintln!("rri-dp: AES-GCM bursts sealed on crypto_aesni_gcm (intel-ipsec-mb)");
+    }
     let text = match std::fs::read_to_string(&cli.config) {
         Ok(t) => t,
         Err(e) => return fail(format!("{}: {e}", cli.config)),
