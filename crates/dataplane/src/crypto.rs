@@ -6,33 +6,50 @@
 //! it cannot seal (a device error, an ICV slot that is not 16 bytes) is reported as not
 //! sealed, and the SA sends it with an ICV of zeros that the receiver drops.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use dpdk::{CryptoDev, DpdkError, GcmDirection, GcmJob, GcmSession, GCM_TAG_LEN, MAX_GCM_BURST};
 use esp::{BurstSeal, OutboundSa, SaParams, SealJob, Transform};
 
-/// The crypto device outbound AES-GCM SAs seal their bursts on, once a process has one.
-static DEVICE: OnceLock<CryptoDev> = OnceLock::new();
+/// The crypto device outbound AES-GCM SAs seal their bursts on, while a process has one. Read
+/// only where SAs are made (the control thread), never on the fast path.
+static DEVICE: Mutex<Option<CryptoDev>> = Mutex::new(None);
+
+fn device() -> std::sync::MutexGuard<'static, Option<CryptoDev>> {
+    DEVICE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Opens the crypto device `name` (given to the EAL with `--vdev`) for every outbound AES-GCM
 /// SA made from now on in this process (see [`with_device_seal`]); `false` if there is no
-/// such device or it offers no CPU crypto, and SAs keep sealing with ring. The device then
-/// lives as long as the process, and with it the EAL (its cleanup at exit is skipped), which
-/// is why only `rri-dp` (the benchmark's device under test) calls this so far.
+/// such device or it offers no CPU crypto, and SAs keep sealing with ring. The device keeps
+/// the EAL alive until [`release_device`] and the SAs sealing on it are gone.
 pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
-    if DEVICE.get().is_some() {
+    let mut device = device();
+    if device.is_some() {
         return true;
     }
     match CryptoDev::open(eal, name, 4096) {
-        Ok(dev) => DEVICE.set(dev).is_ok(),
+        Ok(dev) => {
+            *device = Some(dev);
+            true
+        }
         Err(_) => false,
     }
+}
+
+/// Stops giving new SAs the device; it closes when the last SA sealing on it is dropped (so
+/// that the EAL can clean up at exit).
+pub fn release_device() {
+    device().take();
 }
 
 /// `sa` sealing its bursts on the process's crypto device when there is one and the SA is
 /// AES-GCM; `sa` unchanged otherwise (or if the device refuses the session).
 pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
-    let Some(dev) = DEVICE.get() else {
+    let device = device();
+    let Some(dev) = device.as_ref() else {
         return sa;
     };
     if !matches!(

@@ -272,7 +272,15 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
         args.push("--vdev".into());
         args.push(v.clone());
     }
+    // The outbound SA seals its bursts on intel-ipsec-mb (crypto_aesni_gcm), so what scapy and
+    // tshark check below is that path through the worker; the other worker tests use ring.
+    args.push("--vdev".into());
+    args.push("crypto_aesni_gcm".into());
     let eal = Eal::init(args).expect("EAL starts");
+    assert!(
+        dataplane::crypto::use_device(&eal, "crypto_aesni_gcm"),
+        "crypto_aesni_gcm offers CPU crypto"
+    );
     let pool = Mempool::new(&eal, &MempoolConfig::default()).unwrap();
     let port0 = Port::start(&eal, 0, &PortConfig::default(), &pool).unwrap();
     let port1 = Port::start(&eal, 1, &PortConfig::default(), &pool).unwrap();
@@ -301,6 +309,10 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
         .neighbours
         .insert((1, u32::from(Ipv4Addr::new(192, 0, 2, 2))), PEER_MAC);
     let outbound_sa = built.policy.maps[0].entries[0].outbound.clone().unwrap();
+    assert!(
+        outbound_sa.has_burst_seal(),
+        "the AES-GCM SA seals on the device"
+    );
     let inbound_sa = built.policy.inbound[&4096].sa.clone();
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
 
@@ -470,4 +482,10 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
         want.iter().map(|f| hex(f)).collect::<Vec<_>>()
     );
     std::fs::remove_dir_all(&dir).unwrap();
+
+    // Once the device is released and the SAs sealing on it are gone, the EAL cleans up.
+    dataplane::crypto::release_device();
+    drop((outbound_sa, inbound_sa));
+    let runtime = Path::new("/var/run/dpdk").join(format!("rri-dp-pcap-{}", std::process::id()));
+    assert!(!runtime.exists(), "{} left behind", runtime.display());
 }

@@ -256,5 +256,8 @@ fn main() -> ExitCode {
         dpdk::tsc_hz()
     );
     drop(ports);
+    // The SAs (and their device sessions) went with the control plane; the device goes now,
+    // so that the EAL cleans up when the last handle drops.
+    dataplane::crypto::release_device();
     ExitCode::SUCCESS
 }
