@@ -293,64 +293,67 @@ impl OutboundSa {
         now_ns: u64,
         verdicts: &mut [Result<(), DropReason>],
     ) -> usize {
-        let mut tally = BurstTally::default();
         let mut ready = 0;
         for (buf, verdict) in bufs.iter_mut().zip(verdicts.iter_mut()) {
             *verdict = self.prepare(buf);
             ready += usize::from(verdict.is_ok());
         }
         let reservation = self.reserve(ready, now_ns);
-        let (mut seq, mut granted) = match &reservation {
-            Ok(r) => (r.first, r.granted),
-            Err(_) => (0, 0),
-        };
-        if let Some(sealer) = &self.burst_seal {
-            return self.seal_chunk_with(
-                sealer.as_ref(),
-                bufs,
-                verdicts,
-                reservation,
-                (seq, granted),
-                tally,
-            );
-        }
-        for (buf, verdict) in bufs.iter_mut().zip(verdicts.iter_mut()) {
-            if verdict.is_ok() {
-                if granted == 0 {
-                    *verdict = Err(match reservation {
-                        Err(reason) => reason,
-                        Ok(_) => self.exhausted(),
+        let tally = match &self.burst_seal {
+            None => self.for_each_granted(bufs, verdicts, reservation, |buf, seq| {
+                self.seal(buf, seq, seq.to_be_bytes())
+            }),
+            Some(sealer) => {
+                // Every packet framed, then one sealing call for the chunk.
+                let mut jobs: [SealJob<'_>; MAX_BURST] =
+                    std::array::from_fn(|_| SealJob::default());
+                let mut n_jobs = 0;
+                let tally = self.for_each_granted(bufs, verdicts, reservation, |buf, seq| {
+                    let Some(job) = jobs.get_mut(n_jobs) else {
+                        return;
+                    };
+                    self.frame(buf, seq, seq.to_be_bytes(), |plaintext, icv, nonce, aad| {
+                        let mut aad_bytes = [0u8; 12];
+                        aad_bytes[..aad.len()].copy_from_slice(aad);
+                        *job = SealJob {
+                            plaintext,
+                            icv,
+                            nonce,
+                            aad: aad_bytes,
+                            aad_len: aad.len(),
+                        };
+                        n_jobs += 1;
                     });
-                } else {
-                    let inner_len = buf.len();
-                    self.seal(buf, seq, seq.to_be_bytes());
-                    seq += 1;
-                    granted -= 1;
-                    tally.packets += 1;
-                    tally.bytes += inner_len as u64;
+                });
+                let mut ok = [false; MAX_BURST];
+                sealer.seal_burst(&mut jobs[..n_jobs], &mut ok[..n_jobs]);
+                for (job, _) in jobs[..n_jobs].iter_mut().zip(ok).filter(|(_, ok)| !ok) {
+                    // As when ring fails: an ICV of zeros, which the receiver drops.
+                    job.icv.fill(0);
                 }
+                tally
             }
-            if let Err(reason) = verdict {
-                tally.drop(*reason);
-            }
-        }
+        };
         tally.flush(&self.counters);
         tally.packets as usize
     }
 
-    /// The rest of [`OutboundSa::encapsulate_chunk`] with a [`BurstSeal`]: every packet
-    /// framed, then one sealing call for the chunk.
-    fn seal_chunk_with<B: PacketBuf>(
+    /// Calls `each` with every prepared packet of a chunk that the reservation covers and its
+    /// sequence number, in order; the prepared packets past it are refused with the
+    /// reservation's reason. Returns the chunk's tally.
+    #[inline(always)]
+    fn for_each_granted<'a, B: PacketBuf>(
         &self,
-        sealer: &dyn BurstSeal,
-        bufs: &mut [B],
+        bufs: &'a mut [B],
         verdicts: &mut [Result<(), DropReason>],
         reservation: Result<Reservation, DropReason>,
-        (mut seq, mut granted): (u64, usize),
-        mut tally: BurstTally,
-    ) -> usize {
-        let mut jobs: [SealJob<'_>; MAX_BURST] = std::array::from_fn(|_| SealJob::default());
-        let mut n_jobs = 0;
+        mut each: impl FnMut(&'a mut B, u64),
+    ) -> BurstTally {
+        let mut tally = BurstTally::default();
+        let (mut seq, mut granted) = match &reservation {
+            Ok(r) => (r.first, r.granted),
+            Err(_) => (0, 0),
+        };
         for (buf, verdict) in bufs.iter_mut().zip(verdicts.iter_mut()) {
             if verdict.is_ok() {
                 if granted == 0 {
@@ -359,41 +362,18 @@ impl OutboundSa {
                         Ok(_) => self.exhausted(),
                     });
                 } else {
-                    let inner_len = buf.len();
-                    if let Some(job) = jobs.get_mut(n_jobs) {
-                        let mut framed = false;
-                        self.frame(buf, seq, seq.to_be_bytes(), |plaintext, icv, nonce, aad| {
-                            let mut aad_bytes = [0u8; 12];
-                            aad_bytes[..aad.len()].copy_from_slice(aad);
-                            *job = SealJob {
-                                plaintext,
-                                icv,
-                                nonce,
-                                aad: aad_bytes,
-                                aad_len: aad.len(),
-                            };
-                            framed = true;
-                        });
-                        n_jobs += usize::from(framed);
-                    }
+                    tally.packets += 1;
+                    tally.bytes += buf.len() as u64;
+                    each(buf, seq);
                     seq += 1;
                     granted -= 1;
-                    tally.packets += 1;
-                    tally.bytes += inner_len as u64;
                 }
             }
             if let Err(reason) = verdict {
                 tally.drop(*reason);
             }
         }
-        let mut ok = [false; MAX_BURST];
-        sealer.seal_burst(&mut jobs[..n_jobs], &mut ok[..n_jobs]);
-        for (job, _) in jobs[..n_jobs].iter_mut().zip(ok).filter(|(_, ok)| !ok) {
-            // As when ring fails: an ICV of zeros, which the receiver drops.
-            job.icv.fill(0);
-        }
-        tally.flush(&self.counters);
-        tally.packets as usize
+        tally
     }
 
     /// Checks that the packet can be encapsulated and trims Ethernet padding behind the inner
