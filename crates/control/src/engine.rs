@@ -537,16 +537,7 @@ impl KeyEngine {
     /// Deletes the IKE SAs of `entry` with `peer` (INFORMATIONAL delete); their child SAs
     /// go at once.
     pub fn clear(&mut self, entry: &EntryKey, peer: Ipv4Addr, now_ns: u64) -> EngineOutput {
-        let mut out = EngineOutput::default();
-        for at in 0..self.sessions.len() {
-            let s = &self.sessions[at];
-            if s.gone || s.closing || s.origin.entry() != *entry || s.peer != peer {
-                continue;
-            }
-            self.close(at, now_ns, &mut out);
-        }
-        self.sweep();
-        out
+        self.close_where(now_ns, |s| s.origin.entry() == *entry && s.peer == peer)
     }
 
     /// Deletes every IKE SA made for one of `entries`, established or still negotiating
@@ -557,10 +548,15 @@ impl KeyEngine {
         entries: &std::collections::BTreeSet<EntryKey>,
         now_ns: u64,
     ) -> EngineOutput {
+        self.close_where(now_ns, |s| entries.contains(&s.origin.entry()))
+    }
+
+    /// Closes every live session `pick` chooses.
+    fn close_where(&mut self, now_ns: u64, pick: impl Fn(&Session) -> bool) -> EngineOutput {
         let mut out = EngineOutput::default();
         for at in 0..self.sessions.len() {
             let s = &self.sessions[at];
-            if s.gone || s.closing || !entries.contains(&s.origin.entry()) {
+            if s.gone || s.closing || !pick(s) {
                 continue;
             }
             self.close(at, now_ns, &mut out);

@@ -69,7 +69,7 @@ impl Pending {
     }
 
     /// Encapsulates everything waiting, one `encapsulate_burst` per run of packets to the same
-    /// SA, and dispatches the results.
+    /// SA (at most [`esp::MAX_BURST`] at a time), and dispatches the results.
     fn flush(
         &mut self,
         pipeline: &Pipeline<'_>,
@@ -78,36 +78,27 @@ impl Pending {
         local: &mut WorkerCountersSnapshot,
         events: &mut impl FnMut(Event),
     ) {
-        let n = self.mbufs.len();
-        if n == 0 {
-            return;
-        }
-        let mut actions = [Action::Drop(Reason::NoSa); PENDING_MAX];
-        let mut start = 0;
-        while start < n {
-            let target = self.targets[start];
-            let end = start
-                + self.targets[start..]
-                    .iter()
-                    .take_while(|t| **t == target)
-                    .count();
-            pipeline.encapsulate_burst(
-                target,
-                &mut self.mbufs[start..end],
-                local,
-                events,
-                &mut |i, a| {
-                    if let Some(slot) = actions.get_mut(start + i) {
-                        *slot = a;
-                    }
-                },
-            );
-            start = end;
-        }
-        // Taken out and put back, so that the capacity stays (no allocation per round).
+        // Taken out and put back, so that the capacity stays (no allocation per round) and
+        // dispatch may use `self`.
         let mut mbufs = std::mem::take(&mut self.mbufs);
-        for (mbuf, action) in mbufs.drain(..).zip(actions) {
-            outputs.dispatch(in_port, mbuf, action, local, self);
+        let mut done = 0;
+        while !mbufs.is_empty() {
+            let target = self.targets[done];
+            let run = self.targets[done..]
+                .iter()
+                .take(esp::MAX_BURST)
+                .take_while(|t| **t == target)
+                .count();
+            let mut actions = [Action::Drop(Reason::NoSa); esp::MAX_BURST];
+            pipeline.encapsulate_burst(target, &mut mbufs[..run], local, events, &mut |i, a| {
+                if let Some(slot) = actions.get_mut(i) {
+                    *slot = a;
+                }
+            });
+            for (mbuf, action) in mbufs.drain(..run).zip(actions) {
+                outputs.dispatch(in_port, mbuf, action, local, self);
+            }
+            done += run;
         }
         self.mbufs = mbufs;
         self.targets.clear();
