@@ -7,13 +7,13 @@
 //!   `arc-swap`. A worker loads it once per burst ([`FibReader::load`]) and drops it at the end
 //!   of the burst, so an idle worker holds none.
 //! - [`Fib`]: the control thread's side. Route changes are applied to the route set and mark
-//!   the regions of the tables they affect; publishing rebuilds only those regions. Each VRF
-//!   has two copies of its table: the published one and a spare that old snapshots may still
-//!   show to a worker finishing a burst. The spare is brought up to date in place once no
-//!   snapshot holds it, then published, and the previous copy becomes the spare: a route
-//!   change costs the rebuild of one /18 subtree (or one range of direct entries), twice,
-//!   never a full table. If a worker still holds the spare, the published copy is cloned
-//!   instead, so publishing never waits for a worker.
+//!   the regions of the tables they affect; publishing rebuilds only those regions, by
+//!   structural sharing ([`LpmWriter`]): a changed subtree is written into a new block while
+//!   every other node is the same memory in the new view as in the old, and the direct table
+//!   alternates between two buffers brought up to date entry by entry. A route change costs
+//!   the rebuild of one /18 subtree (or one range of direct entries), never a full table, and
+//!   the workers' caches stay warm across publications. Blocks the new view no longer uses are reused once no snapshot
+//!   holds a view that uses them, so publishing never waits for a worker.
 //!
 //! [`PublishPolicy`] coalesces changes: a batch is published when it is `window` old or
 //! `max_batch` long, whichever comes first. Time is passed in.
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use arc_swap::{ArcSwap, Guard};
 use rustc_hash::FxHashMap;
 
-pub use lpm::{Dirty, Lpm, Routes, MAX_VALUE};
+pub use lpm::{Dirty, Lpm, LpmWriter, Routes, WriterStats, MAX_VALUE};
 
 /// Where a route sends packets: the egress interface and the on-link gateway
 /// (`0.0.0.0` for a destination on the interface's own subnet).
@@ -71,7 +71,7 @@ pub struct FibReader {
 
 impl FibReader {
     /// The current snapshot. Hold it for one burst and drop it: holding it longer keeps the
-    /// control thread from recycling the table copy it shows.
+    /// control thread from reusing the blocks of the tables it shows.
     #[inline]
     pub fn load(&self) -> Guard<Arc<Snapshot>> {
         self.shared.load()
@@ -99,11 +99,7 @@ impl Default for PublishPolicy {
 #[derive(Debug)]
 struct VrfTable {
     routes: Routes,
-    published: Arc<Lpm>,
-    /// The previous copy (absent only while a publication swaps them).
-    spare: Option<Arc<Lpm>>,
-    /// What the spare lacks from before the last publication.
-    spare_lag: Dirty,
+    writer: LpmWriter,
     /// What changed since the last publication.
     next: Dirty,
 }
@@ -112,52 +108,30 @@ impl VrfTable {
     fn new() -> Self {
         VrfTable {
             routes: Routes::new(),
-            published: Arc::new(Lpm::new()),
-            spare: Some(Arc::new(Lpm::new())),
-            spare_lag: Dirty::default(),
+            writer: LpmWriter::new(),
             next: Dirty::default(),
         }
     }
 
-    /// The table to publish next: the spare brought up to date in place when nothing holds
-    /// it, a clone of the published table otherwise.
-    fn prepare(&mut self, stats: &mut PublishStats) -> Arc<Lpm> {
-        if self.next.is_empty() {
-            return self.published.clone();
+    /// The view to publish next: the last one if nothing changed.
+    fn prepare(&mut self) -> Arc<Lpm> {
+        if !self.next.is_empty() {
+            let next = std::mem::take(&mut self.next);
+            self.writer.sync_from(&self.routes, &next);
         }
-        let next = std::mem::take(&mut self.next);
-        let mut spare = self.spare.take().expect("a spare between publications");
-        let fresh = match Arc::get_mut(&mut spare) {
-            Some(table) => {
-                let mut dirty = std::mem::take(&mut self.spare_lag);
-                dirty.merge(&next);
-                table.sync_from(&self.routes, &dirty);
-                stats.recycled += 1;
-                spare
-            }
-            None => {
-                let mut copy = (*self.published).clone();
-                copy.sync_from(&self.routes, &next);
-                stats.cloned += 1;
-                Arc::new(copy)
-            }
-        };
-        self.spare = Some(std::mem::replace(&mut self.published, fresh.clone()));
-        self.spare_lag = next;
-        fresh
+        self.writer.publish()
     }
 }
 
-/// How publications went: tables updated in place versus cloned because a worker still
-/// held the spare.
+/// How publications went, over every VRF's table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PublishStats {
     /// Publications made.
     pub publications: u64,
-    /// Tables brought up to date in place.
-    pub recycled: u64,
-    /// Tables cloned.
-    pub cloned: u64,
+    /// The tables' updates (summed).
+    pub tables: WriterStats,
+    /// Retired blocks still waiting for a snapshot that may show them to go.
+    pub waiting_blocks: usize,
 }
 
 /// The control thread's side of the FIB.
@@ -177,7 +151,7 @@ pub struct Fib {
     pending: usize,
     oldest_pending: Option<Instant>,
     policy: PublishPolicy,
-    stats: PublishStats,
+    publications: u64,
 }
 
 impl Fib {
@@ -203,7 +177,7 @@ impl Fib {
             pending: 0,
             oldest_pending: None,
             policy,
-            stats: PublishStats::default(),
+            publications: 0,
         };
         (fib, FibReader { shared })
     }
@@ -300,19 +274,13 @@ impl Fib {
 
     /// Publishes every change now; returns the new generation.
     pub fn publish(&mut self) -> u64 {
-        let mut stats = self.stats;
-        let tables: Vec<Arc<Lpm>> = self
-            .tables
-            .iter_mut()
-            .map(|t| t.prepare(&mut stats))
-            .collect();
+        let tables: Vec<Arc<Lpm>> = self.tables.iter_mut().map(VrfTable::prepare).collect();
         if self.adjacencies_changed {
             self.published_adjacencies = Arc::new(self.adjacencies.clone());
             self.adjacencies_changed = false;
         }
         self.generation += 1;
-        stats.publications += 1;
-        self.stats = stats;
+        self.publications += 1;
         self.shared.store(Arc::new(Snapshot {
             generation: self.generation,
             tables,
@@ -325,7 +293,20 @@ impl Fib {
 
     /// How publications went so far.
     pub fn stats(&self) -> PublishStats {
-        self.stats
+        let mut stats = PublishStats {
+            publications: self.publications,
+            ..PublishStats::default()
+        };
+        for t in &self.tables {
+            let w = t.writer.stats();
+            stats.tables.direct_copied += w.direct_copied;
+            stats.tables.direct_recycled += w.direct_recycled;
+            stats.tables.blocks_retired += w.blocks_retired;
+            stats.tables.blocks_reclaimed += w.blocks_reclaimed;
+            stats.tables.arenas_grown += w.arenas_grown;
+            stats.waiting_blocks += t.writer.waiting_blocks();
+        }
+        stats
     }
 
     /// Routes in a VRF.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fib::{Adjacency, Dirty, Fib, Lpm, PublishPolicy, Routes};
+use fib::{Adjacency, Dirty, Fib, Lpm, LpmWriter, PublishPolicy, Routes};
 use proptest::prelude::*;
 
 fn mask(len: u8) -> u32 {
@@ -98,7 +98,10 @@ proptest! {
         probes in prop::collection::vec(any::<u32>(), 32),
     ) {
         let mut routes = initial;
-        let mut lpm = Lpm::build(&routes);
+        let mut writer = LpmWriter::build(&routes);
+        // Every view published along the way, with the routes it was made from: views are
+        // immutable, so each must still answer as its routes say after later changes.
+        let mut views = vec![(writer.publish(), routes.clone())];
         // Apply the changes in two syncs, to exercise dirty sets that accumulate.
         let cut = split.index(changes.len() + 1);
         for part in [&changes[..cut], &changes[cut..]] {
@@ -110,14 +113,19 @@ proptest! {
                 }
                 dirty.mark(a, l);
             }
-            lpm.sync_from(&routes, &dirty);
+            writer.sync_from(&routes, &dirty);
+            views.push((writer.publish(), routes.clone()));
         }
         let fresh = Lpm::build(&routes);
         let mut probes = probes;
-        probes.extend(routes.keys().map(|&(a, l)| a | (!mask(l) & 0x55)));
-        for a in probes {
+        probes.extend(views.iter().flat_map(|(_, r)| r.keys()).map(|&(a, l)| a | (!mask(l) & 0x55)));
+        let lpm = &views.last().expect("published").0;
+        for &a in &probes {
             prop_assert_eq!(lpm.lookup(a), naive(&routes, a), "address {}", Ipv4Addr::from(a));
             prop_assert_eq!(lpm.lookup(a), fresh.lookup(a));
+            for (view, then) in &views {
+                prop_assert_eq!(view.lookup(a), naive(then, a), "held view, address {}", Ipv4Addr::from(a));
+            }
         }
     }
 }
@@ -146,7 +154,8 @@ fn a_million_bgp_like_prefixes_agree_with_a_reference_on_sampled_addresses() {
         let a = (r >> 20) as u32 & mask(len);
         routes.insert((a, len), (r % 5000) as u32);
     }
-    let lpm = Lpm::build(&routes);
+    let mut writer = LpmWriter::build(&routes);
+    let lpm = writer.publish();
     // Sorted prefixes let the reference answer by walking up the covering lengths.
     let reference = |addr: u32| -> Option<u32> {
         (0..=32u8)
@@ -157,12 +166,12 @@ fn a_million_bgp_like_prefixes_agree_with_a_reference_on_sampled_addresses() {
         let a = next() as u32;
         assert_eq!(lpm.lookup(a), reference(a), "{}", Ipv4Addr::from(a));
     }
-    let (nodes, _, leaves, _) = lpm.usage();
+    let (nodes, _, leaves, _) = writer.usage();
     assert!(nodes > 0 && leaves > 0);
 }
 
 #[test]
-fn fib_publishes_consistent_snapshots_and_recycles_the_spare() {
+fn fib_publishes_consistent_snapshots_and_reuses_blocks_after_grace() {
     let (mut fib, reader) = Fib::new(PublishPolicy::default());
     let now = Instant::now();
     let a = Adjacency {
@@ -204,32 +213,56 @@ fn fib_publishes_consistent_snapshots_and_recycles_the_spare() {
     );
     drop(snap);
 
-    // With no reader holding the spare, the next publications update it in place.
+    // With no reader holding an old snapshot, the blocks each publication replaces are
+    // reused by the next ones: the arena does not grow.
     for i in 0..10u8 {
         fib.set(0, Ipv4Addr::new(10, 2, i, 0), 24, Some(a), now);
         fib.publish();
     }
+    let grown = fib.stats().tables.arenas_grown;
+    for round in 0..50u32 {
+        let adj = if round % 2 == 0 { a } else { b };
+        fib.set(0, Ipv4Addr::new(10, 2, 5, 0), 24, Some(adj), now);
+        fib.publish();
+    }
     let stats = fib.stats();
-    assert_eq!(stats.publications, 11);
+    assert_eq!(stats.publications, 61);
     assert_eq!(
-        stats.cloned, 0,
-        "with no reader holding it, the spare is always reused"
+        stats.tables.arenas_grown, grown,
+        "replaced blocks are reused"
     );
-    // A reader holding a snapshot forces a clone instead of waiting.
+    assert!(stats.tables.blocks_reclaimed >= 45, "{stats:?}");
+    assert!(stats.waiting_blocks <= 2, "{stats:?}");
+    // A reader holding a snapshot keeps its view whole and never stops a publication; the
+    // blocks it may show wait for it.
     let held = reader.load();
     fib.set(0, Ipv4Addr::new(10, 3, 0, 0), 24, Some(b), now);
     fib.publish();
+    // (That publication reclaimed what views older than the held one showed.)
+    let reclaimed = fib.stats().tables.blocks_reclaimed;
     fib.set(0, Ipv4Addr::new(10, 4, 0, 0), 24, Some(b), now);
     fib.publish();
+    for round in 0..20u32 {
+        let adj = if round % 2 == 0 { a } else { b };
+        fib.set(0, Ipv4Addr::new(10, 2, 5, 0), 24, Some(adj), now);
+        fib.publish();
+    }
     assert_eq!(
-        fib.stats().cloned,
-        1,
-        "only the publication after the reader took its view"
+        fib.stats().tables.blocks_reclaimed,
+        reclaimed,
+        "held blocks wait"
     );
+    assert!(fib.stats().waiting_blocks >= 20);
     assert_eq!(
         held.lookup(0, Ipv4Addr::new(10, 3, 0, 1))
             .map(|(_, adj)| *adj),
         Some(a),
+        "the held view is unchanged"
+    );
+    assert_eq!(
+        held.lookup(0, Ipv4Addr::new(10, 2, 5, 1))
+            .map(|(_, adj)| *adj),
+        Some(b),
         "the held view is unchanged"
     );
     drop(held);
@@ -239,6 +272,13 @@ fn fib_publishes_consistent_snapshots_and_recycles_the_spare() {
             .lookup(0, Ipv4Addr::new(10, 3, 0, 1))
             .map(|(_, adj)| *adj),
         Some(b)
+    );
+    fib.set(0, Ipv4Addr::new(10, 2, 5, 0), 24, Some(a), now);
+    fib.publish();
+    assert!(
+        fib.stats().tables.blocks_reclaimed >= reclaimed + 20,
+        "once the reader let go, the blocks are reclaimed: {:?}",
+        fib.stats()
     );
     // Removing the last route through an adjacency releases it.
     fib.set(0, Ipv4Addr::new(10, 1, 0, 0), 24, None, now);
@@ -288,16 +328,28 @@ fn readers_never_see_a_torn_or_freed_snapshot() {
                             .expect("every /24 has a route");
                         assert_eq!(*adj, adjacency(g), "torn: generation {g}, /24 {i}");
                     }
+                    // 172.17.0.0/16 too; under it a fixed /25 keeps a subtree whose
+                    // background is the /16, rewritten into a new block every generation.
+                    let (_, adj) = snap
+                        .lookup(0, Ipv4Addr::new(172, 17, 0, 200))
+                        .expect("the /16 covers it");
+                    assert_eq!(*adj, adjacency(g), "torn background: generation {g}");
+                    let (_, adj) = snap
+                        .lookup(0, Ipv4Addr::new(172, 17, 0, 9))
+                        .expect("the /25 covers it");
+                    assert_eq!(*adj, adjacency(0), "the /25 is fixed");
                     checked.fetch_add(1, Ordering::Relaxed);
                 }
             })
         })
         .collect();
     let now = Instant::now();
+    fib.set(0, Ipv4Addr::new(172, 17, 0, 0), 25, Some(adjacency(0)), now);
     for g in 1..=400u64 {
         for i in 0..64u8 {
             fib.set(0, Ipv4Addr::new(172, 16, i, 0), 24, Some(adjacency(g)), now);
         }
+        fib.set(0, Ipv4Addr::new(172, 17, 0, 0), 16, Some(adjacency(g)), now);
         assert_eq!(fib.publish(), g);
     }
     std::thread::sleep(Duration::from_millis(50));
@@ -306,16 +358,24 @@ fn readers_never_see_a_torn_or_freed_snapshot() {
         w.join().expect("no reader saw a torn snapshot");
     }
     assert!(checked.load(Ordering::Relaxed) > 100, "readers ran");
+    // With the readers gone, one more publication reclaims everything they held.
+    fib.set(0, Ipv4Addr::new(172, 16, 0, 0), 24, Some(adjacency(1)), now);
+    fib.publish();
     let stats = fib.stats();
-    assert_eq!(stats.publications, 400);
-    assert_eq!(stats.recycled + stats.cloned, 400);
+    assert_eq!(stats.publications, 401);
+    assert!(stats.waiting_blocks <= 1, "{stats:?}");
+    assert!(
+        stats.tables.direct_recycled + stats.tables.direct_copied >= 400,
+        "{stats:?}"
+    );
 }
 
 #[test]
 fn many_changes_between_publications_leave_no_garbage() {
-    // Rebuilding subtrees over and over reuses freed blocks instead of growing.
+    // Rebuilding subtrees over and over reuses freed blocks instead of growing, whether or
+    // not a view was published between the changes.
     let mut routes: BTreeMap<(u32, u8), u32> = BTreeMap::new();
-    let mut lpm = Lpm::new();
+    let mut writer = LpmWriter::new();
     for round in 0..200u32 {
         let mut dirty = Dirty::default();
         for i in 0..32u32 {
@@ -324,10 +384,14 @@ fn many_changes_between_publications_leave_no_garbage() {
             routes.insert((a | 0x80, 25), round + 1);
             dirty.mark(a, 24);
         }
-        lpm.sync_from(&routes, &dirty);
+        writer.sync_from(&routes, &dirty);
+        if round % 3 == 0 {
+            drop(writer.publish());
+        }
     }
-    let (nodes, free_nodes, leaves, free_leaves) = lpm.usage();
-    assert!(nodes + free_nodes < 100, "{nodes} + {free_nodes} nodes");
+    let (nodes, free_nodes, leaves, free_leaves) = writer.usage();
+    // One subtree of 33 nodes: the table's block, the last view's, and a few retired.
+    assert!(nodes + free_nodes <= 5 * 33, "{nodes} + {free_nodes} nodes");
     assert!(
         leaves + free_leaves < 400,
         "{leaves} + {free_leaves} leaves"
