@@ -98,12 +98,12 @@ impl BurstSeal for GcmBurstSeal {
                     icv: job_icv,
                     nonce,
                     aad,
-                    aad_len,
+                    aad_len: _,
                 } = job;
                 g.data = plaintext;
                 g.iv = *nonce;
-                let len = (*aad_len).min(aad.len()).min(g.aad.len());
-                g.aad[..len].copy_from_slice(&aad[..len]);
+                // The whole array (the session reads its AAD length of it): a fixed copy.
+                g.aad[..aad.len()].copy_from_slice(aad);
                 *icv = job_icv;
             }
             let mut sealed = [false; MAX_GCM_BURST];

@@ -9,6 +9,7 @@ use crate::policy::{Policy, PortPolicy};
 use acl::FlowKey;
 use esp::Classified;
 use pktbuf::PacketBuf;
+use std::cell::Cell;
 use std::net::Ipv4Addr;
 use wire::ether::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4};
 use wire::ipv4::{self, Ipv4Packet};
@@ -105,7 +106,7 @@ pub enum Event {
 }
 
 /// The decisions for one burst: both snapshots, loaded once, and the time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Pipeline<'a> {
     pub policy: &'a Policy,
     pub fib: &'a fib::Snapshot,
@@ -113,6 +114,18 @@ pub struct Pipeline<'a> {
     /// Whether packets for an SA come back as [`Action::Encapsulate`] (the worker seals them
     /// a burst per SA) rather than encapsulated one by one.
     pub defer_encapsulation: bool,
+    /// The last SA's outer route: a burst's packets mostly go to one SA, whose peer's route
+    /// cannot change while the snapshots are held.
+    outer_route: Cell<Option<OuterRoute>>,
+}
+
+/// Where an SA's outer packets leave, as [`Pipeline::outer_route`] found it.
+#[derive(Debug, Clone, Copy)]
+struct OuterRoute {
+    /// The SA's address: only compared, never dereferenced.
+    sa: usize,
+    port: u16,
+    next_hop: Ipv4Addr,
 }
 
 /// Default TTL of packets we originate (ICMP errors).
@@ -125,6 +138,7 @@ impl<'a> Pipeline<'a> {
             fib,
             now_ns,
             defer_encapsulation: false,
+            outer_route: Cell::new(None),
         }
     }
 
@@ -173,6 +187,19 @@ impl<'a> Pipeline<'a> {
             }
             return;
         };
+        // One next hop for the whole burst: resolved once, and before sealing, so that
+        // packets that cannot leave use no sequence numbers.
+        let Some(mac) = self.policy.neighbour(port, next_hop) else {
+            events(Event::Resolve {
+                port,
+                addr: next_hop,
+            });
+            for i in 0..bufs.len() {
+                count_action(counters, Action::Drop(Reason::NoNeighbour));
+                out(i, Action::Drop(Reason::NoNeighbour));
+            }
+            return;
+        };
         let mut verdicts = [Ok(()); esp::MAX_BURST];
         for (chunk_at, chunk) in bufs.chunks_mut(esp::MAX_BURST).enumerate() {
             let verdicts = &mut verdicts[..chunk.len()];
@@ -181,7 +208,13 @@ impl<'a> Pipeline<'a> {
                 let action = match verdict {
                     Ok(()) => {
                         counters.encapsulated += 1;
-                        self.rewrite_l2(port, egress, next_hop, buf, events)
+                        match buf.prepend(ether::HEADER_LEN) {
+                            Ok(l2) => {
+                                ether::emit(l2, mac, egress.mac, ETHERTYPE_IPV4);
+                                Action::Forward(port)
+                            }
+                            Err(_) => Action::Drop(Reason::EspEncapFailed),
+                        }
                     }
                     Err(_) => Action::Drop(Reason::EspEncapFailed),
                 };
@@ -392,19 +425,25 @@ impl<'a> Pipeline<'a> {
 
     /// Where the outer packets of `sa` leave: port, its policy, next hop.
     fn outer_route(&self, sa: &esp::OutboundSa) -> Option<(u16, &'a PortPolicy, Ipv4Addr)> {
+        let key = std::ptr::from_ref(sa) as usize;
+        if let Some(known) = self.outer_route.get().filter(|r| r.sa == key) {
+            return Some((known.port, self.policy.port(known.port)?, known.next_hop));
+        }
         let peer = sa.template().dst;
         let (_, adj) = self.fib.lookup(0, peer)?;
         let port = self.policy.interface_port(adj.interface)?;
         let egress = self.policy.port(port)?;
-        Some((
+        let next_hop = if adj.gateway.is_unspecified() {
+            peer
+        } else {
+            adj.gateway
+        };
+        self.outer_route.set(Some(OuterRoute {
+            sa: key,
             port,
-            egress,
-            if adj.gateway.is_unspecified() {
-                peer
-            } else {
-                adj.gateway
-            },
-        ))
+            next_hop,
+        }));
+        Some((port, egress, next_hop))
     }
 
     /// Sends a packet that fits toward a decided target: TTL, encapsulation, L2.

@@ -11,6 +11,7 @@
 //! `drivers/crypto/ipsec_mb/pmd_aesni_gcm.c`, `aesni_gcm_process_bulk`).
 
 use std::ffi::{c_void, CString};
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -253,45 +254,46 @@ impl GcmSession {
     pub fn process(&self, jobs: &mut [GcmJob<'_>], ok: &mut [bool]) -> usize {
         assert!(ok.len() >= jobs.len(), "one result per job");
         let n = jobs.len().min(MAX_GCM_BURST);
-        let empty = sys::rte_crypto_va_iova_ptr {
-            va: std::ptr::null_mut(),
+        // Only the first `n` entries are written and read: the arrays stay uninitialised
+        // beyond (zeroing all 64 of each was a memset of some 5 KB per call).
+        let mut vecs = [MaybeUninit::<sys::rte_crypto_vec>::uninit(); MAX_GCM_BURST];
+        let mut sgls = [MaybeUninit::<sys::rte_crypto_sgl>::uninit(); MAX_GCM_BURST];
+        let mut ivs = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
+        let mut digests = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
+        let mut aads = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
+        let mut status = [0i32; MAX_GCM_BURST];
+        let va = |va: *mut u8| sys::rte_crypto_va_iova_ptr {
+            va: va.cast(),
             iova: 0,
         };
-        // SAFETY: all-zero rte_crypto_vec and rte_crypto_sgl values are plain data.
-        let mut vecs: [sys::rte_crypto_vec; MAX_GCM_BURST] = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let mut sgls: [sys::rte_crypto_sgl; MAX_GCM_BURST] = unsafe { std::mem::zeroed() };
-        let mut ivs = [empty; MAX_GCM_BURST];
-        let mut digests = [empty; MAX_GCM_BURST];
-        let mut aads = [empty; MAX_GCM_BURST];
-        let mut status = [0i32; MAX_GCM_BURST];
         for (i, job) in jobs[..n].iter_mut().enumerate() {
-            vecs[i].base = job.data.as_mut_ptr().cast();
-            vecs[i].len = job.data.len() as u32;
-            vecs[i].tot_len = job.data.len() as u32;
-            ivs[i].va = job.iv.as_mut_ptr().cast();
-            digests[i].va = job.tag.as_mut_ptr().cast();
-            aads[i].va = job.aad.as_mut_ptr().cast();
-        }
-        for (sgl, vec) in sgls.iter_mut().zip(vecs.iter_mut()) {
-            sgl.vec = vec;
-            sgl.num = 1;
+            let vec = vecs[i].write(sys::rte_crypto_vec {
+                base: job.data.as_mut_ptr().cast(),
+                iova: 0,
+                len: job.data.len() as u32,
+                tot_len: job.data.len() as u32,
+            });
+            sgls[i].write(sys::rte_crypto_sgl { vec, num: 1 });
+            ivs[i].write(va(job.iv.as_mut_ptr()));
+            digests[i].write(va(job.tag.as_mut_ptr()));
+            aads[i].write(va(job.aad.as_mut_ptr()));
         }
         let mut sym = sys::rte_crypto_sym_vec {
             num: n as u32,
-            src_sgl: sgls.as_mut_ptr(),
+            src_sgl: sgls.as_mut_ptr().cast(),
             dest_sgl: std::ptr::null_mut(),
-            iv: ivs.as_mut_ptr(),
-            digest: digests.as_mut_ptr(),
+            iv: ivs.as_mut_ptr().cast(),
+            digest: digests.as_mut_ptr().cast(),
             __bindgen_anon_1: sys::rte_crypto_sym_vec__bindgen_ty_1 {
-                aad: aads.as_mut_ptr(),
+                aad: aads.as_mut_ptr().cast(),
             },
             status: status.as_mut_ptr(),
         };
         // SAFETY: an all-zero offset union means no head or tail to skip.
         let ofs: sys::rte_crypto_sym_ofs = unsafe { std::mem::zeroed() };
         // SAFETY: the session belongs to this device; every pointer in `sym` points into
-        // arrays and jobs that live until the call returns, the data slices are exclusively
+        // arrays and jobs that live until the call returns (the arrays' first `n` entries,
+        // the only ones DPDK reads for `num` = `n`, are initialised above), the data slices are exclusively
         // borrowed (in place, no destination), IVs are GCM_IV_LEN and tags GCM_TAG_LEN
         // bytes, each AAD at least the session's AAD length; the call is synchronous.
         let done = unsafe {

@@ -313,8 +313,13 @@ impl OutboundSa {
                         return;
                     };
                     self.frame(buf, seq, seq.to_be_bytes(), |plaintext, icv, nonce, aad| {
+                        // Fixed-size copies (a copy of the slice's length was a memcpy call).
                         let mut aad_bytes = [0u8; 12];
-                        aad_bytes[..aad.len()].copy_from_slice(aad);
+                        match aad.len() {
+                            8 => aad_bytes[..8].copy_from_slice(&aad[..8]),
+                            12 => aad_bytes.copy_from_slice(&aad[..12]),
+                            n => aad_bytes[..n.min(12)].copy_from_slice(&aad[..n.min(12)]),
+                        }
                         *job = SealJob {
                             plaintext,
                             icv,

@@ -2,20 +2,33 @@
 
 /// Adds `data` as big-endian 16-bit words to a running 32-bit sum; an odd final byte is
 /// padded with zero. The sum is folded by [`fold`].
+///
+/// The words are added four bytes at a time into 64 bits (a big-endian 32-bit word is
+/// congruent modulo 0xffff to the sum of its two 16-bit halves), then folded back: the
+/// result is congruent to `acc` plus the 16-bit words, nonzero if that sum is, and at most
+/// 0xffff. (One 16-bit add per pair with an overflow check each was a third of an IPv4
+/// header check's cost.)
 #[inline]
-pub fn sum(mut acc: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for pair in &mut chunks {
-        acc = acc.wrapping_add(u32::from(u16::from_be_bytes([pair[0], pair[1]])));
-        // Fold early so that even jumbo frames never overflow 32 bits.
-        if acc >= 0x8000_0000 {
-            acc = (acc & 0xffff) + (acc >> 16);
-        }
+pub fn sum(acc: u32, data: &[u8]) -> u32 {
+    let mut total = u64::from(acc);
+    let mut words = data.chunks_exact(4);
+    for w in &mut words {
+        total += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     }
-    if let [last] = chunks.remainder() {
-        acc = acc.wrapping_add(u32::from(*last) << 8);
+    let mut pairs = words.remainder().chunks_exact(2);
+    for p in &mut pairs {
+        total += u64::from(u16::from_be_bytes([p[0], p[1]]));
     }
-    acc
+    if let [last] = pairs.remainder() {
+        total += u64::from(*last) << 8;
+    }
+    // 64 -> 33 -> 32 -> 17 -> 16 bits; each step keeps the value modulo 0xffff and never
+    // turns a nonzero value into zero.
+    total = (total & 0xffff_ffff) + (total >> 32);
+    total = (total & 0xffff_ffff) + (total >> 32);
+    total = (total & 0xffff) + (total >> 16);
+    total = (total & 0xffff) + (total >> 16);
+    total as u32
 }
 
 /// Folds a running sum to 16 bits and complements it: the value to store in a checksum field.
@@ -67,7 +80,26 @@ mod tests {
         assert_eq!(checksum(&h), 0);
     }
 
+    /// The reference: RFC 1071's loop, one 16-bit word at a time.
+    fn sum_by_words(mut acc: u64, data: &[u8]) -> u64 {
+        for pair in data.chunks(2) {
+            acc += u64::from(pair[0]) << 8 | u64::from(*pair.get(1).unwrap_or(&0));
+        }
+        while acc > 0xffff {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc
+    }
+
     proptest! {
+        #[test]
+        fn sum_agrees_with_word_by_word(data in proptest::collection::vec(any::<u8>(), 0..3000),
+                                        acc in any::<u32>()) {
+            let fast = sum(acc, &data);
+            prop_assert!(fast <= 0xffff);
+            prop_assert_eq!(u64::from(fast), sum_by_words(u64::from(acc), &data));
+        }
+
         #[test]
         fn incremental_matches_full(mut words in proptest::collection::vec(any::<u16>(), 1..40),
                                     at in any::<prop::sample::Index>(), new in any::<u16>()) {
