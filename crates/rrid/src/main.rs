@@ -195,6 +195,16 @@ impl Drop for SetOnDrop {
     }
 }
 
+/// Lets the process's crypto device close (once the SAs sealing on it are gone) so that the
+/// EAL can clean up.
+struct ReleaseCryptoOnDrop;
+
+impl Drop for ReleaseCryptoOnDrop {
+    fn drop(&mut self) {
+        dataplane::crypto::release_device();
+    }
+}
+
 /// Everything the control thread owns.
 struct Control {
     plane: ControlPlane,
@@ -237,6 +247,15 @@ fn main() -> ExitCode {
     let (eal, _) = match dpdk::Eal::init_argv(eal_argv) {
         Ok(v) => v,
         Err(e) => return fail(e),
+    };
+    // AES-GCM SAs seal their bursts on intel-ipsec-mb when the EAL has its software crypto
+    // device (`--vdev crypto_aesni_gcm` on the command line or in `dpdk eal-options`), with
+    // ring otherwise. Released before the EAL goes, on every path out (declared after it).
+    let _crypto = if dataplane::crypto::use_device(&eal, "crypto_aesni_gcm") {
+        tracing::info!(target: "rrid", "AES-GCM bursts sealed on crypto_aesni_gcm (intel-ipsec-mb)");
+        Some(ReleaseCryptoOnDrop)
+    } else {
+        None
     };
     let worker_lcores = eal.worker_lcores();
     let workers = worker_lcores.len().max(1) as u16;
@@ -491,6 +510,7 @@ fn main() -> ExitCode {
     drop(pool);
     let _ = std::fs::remove_file(&cli.socket);
     tracing::info!(target: "rrid", "stopped");
+    drop(_crypto);
     drop(eal);
     ExitCode::SUCCESS
 }
