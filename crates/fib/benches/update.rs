@@ -146,6 +146,10 @@ fn churn() {
         max_batch: 4096,
     };
     let (mut fib, reader, prefixes) = loaded(1_000_000, policy);
+    println!(
+        "  the FIB holds {:.1} MB (arenas with their room to grow, three direct tables)",
+        fib.memory_bytes() as f64 / 1e6
+    );
     let trace = synth::random_trace(1 << 16, 5);
     let lookups = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -230,6 +234,10 @@ fn churn() {
         stats.tables.blocks_retired,
         stats.tables.blocks_reclaimed,
         stats.tables.arenas_grown
+    );
+    println!(
+        "  the FIB holds {:.1} MB after the churn",
+        fib.memory_bytes() as f64 / 1e6
     );
 }
 

@@ -309,6 +309,11 @@ impl Fib {
         stats
     }
 
+    /// Bytes the tables hold, with the arenas' room to grow and every direct-table buffer.
+    pub fn memory_bytes(&self) -> usize {
+        self.tables.iter().map(|t| t.writer.memory_bytes()).sum()
+    }
+
     /// Routes in a VRF.
     pub fn len(&self, vrf: u16) -> usize {
         self.tables

@@ -535,6 +535,15 @@ impl LpmWriter {
         self.stats
     }
 
+    /// Bytes this table holds: both arenas at their capacity, the writer's direct table and
+    /// the published buffers (the newest view's and the spare).
+    pub fn memory_bytes(&self) -> usize {
+        let buffers = 1 + usize::from(self.spare.is_some()) + usize::from(self.last_view.is_some());
+        buffers * self.direct.len() * 4
+            + self.nodes.len() * std::mem::size_of::<ArenaNode>()
+            + self.leaves.len() * 4
+    }
+
     /// Retired blocks waiting for the views that may show them to go.
     pub fn waiting_blocks(&self) -> usize {
         self.grace.iter().map(|(_, r)| r.blocks()).sum::<usize>() + self.retiring.blocks()
