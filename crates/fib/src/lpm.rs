@@ -37,7 +37,7 @@
 //! need no unsafe code and no locks; an arena that fills is copied once into one half again
 //! as large (views made before keep the old one).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -159,26 +159,57 @@ struct SubtreeAlloc {
     leaves: (u32, u32),
 }
 
-/// Exact-size free lists for blocks of an arena.
+/// Free blocks of an arena. A request takes the smallest free block at least as long (best
+/// fit), split if longer; a freed block merges with free neighbours. Subtrees change size as
+/// routes come and go: exact-size lists left blocks of other sizes unused while the arena
+/// grew, and splitting without merging left fragments too small to use.
 #[derive(Debug, Clone, Default)]
 struct FreeList {
-    by_len: FxHashMap<u32, Vec<u32>>,
+    /// Free blocks: start -> length.
+    by_start: BTreeMap<u32, u32>,
+    /// The same blocks as (length, start), for best fit.
+    by_len: BTreeSet<(u32, u32)>,
     free_slots: usize,
 }
 
 impl FreeList {
     fn take(&mut self, len: u32) -> Option<u32> {
-        let v = self.by_len.get_mut(&len)?;
-        let start = v.pop()?;
-        self.free_slots -= len as usize;
+        let &(found, start) = self.by_len.range((len, 0)..).next()?;
+        self.remove(start, found);
+        if found > len {
+            self.insert(start + len, found - len);
+        }
         Some(start)
     }
 
-    fn give(&mut self, start: u32, len: u32) {
-        if len > 0 {
-            self.by_len.entry(len).or_default().push(start);
-            self.free_slots += len as usize;
+    fn give(&mut self, mut start: u32, mut len: u32) {
+        if len == 0 {
+            return;
         }
+        if let Some((&before, &before_len)) = self.by_start.range(..start).next_back() {
+            if before + before_len == start {
+                self.remove(before, before_len);
+                start = before;
+                len += before_len;
+            }
+        }
+        if let Some(&after_len) = self.by_start.get(&(start + len)) {
+            self.remove(start + len, after_len);
+            len += after_len;
+        }
+        self.insert(start, len);
+    }
+
+    fn insert(&mut self, start: u32, len: u32) {
+        self.by_start.insert(start, len);
+        self.by_len.insert((len, start));
+        self.free_slots += len as usize;
+    }
+
+    fn remove(&mut self, start: u32, len: u32) {
+        self.by_start.remove(&start);
+        self.by_len.remove(&(len, start));
+        self.free_slots -= len as usize;
     }
 }
 
@@ -946,6 +977,23 @@ mod tests {
 
     fn ip(s: &str) -> u32 {
         u32::from(s.parse::<std::net::Ipv4Addr>().unwrap())
+    }
+
+    #[test]
+    fn free_blocks_merge_and_split() {
+        let mut free = FreeList::default();
+        free.give(10, 5);
+        free.give(20, 5);
+        assert_eq!(free.take(8), None, "two blocks of 5 apart");
+        free.give(15, 5);
+        assert_eq!(free.free_slots, 15);
+        assert_eq!(free.take(12), Some(10), "merged into one block of 15");
+        assert_eq!(free.take(3), Some(22), "the rest of it");
+        assert_eq!(free.take(1), None);
+        free.give(40, 4);
+        free.give(30, 2);
+        assert_eq!(free.take(2), Some(30), "best fit");
+        assert_eq!(free.free_slots, 4);
     }
 
     #[test]

@@ -397,3 +397,35 @@ fn many_changes_between_publications_leave_no_garbage() {
         "{leaves} + {free_leaves} leaves"
     );
 }
+
+#[test]
+fn subtrees_that_change_size_reuse_freed_blocks() {
+    // One /18 whose subtree has between 2 and 18 nodes as /24s (each with a /25 inside) come
+    // and go, published every round with no reader: freed blocks of other sizes are split
+    // and reused, so the arena stays near a few subtrees' worth.
+    let mut routes: BTreeMap<(u32, u8), u32> = BTreeMap::new();
+    let mut writer = LpmWriter::new();
+    let mut x: u32 = 0x9e37_79b9;
+    for round in 0..400u32 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let count = x % 17 + 1;
+        let mut dirty = Dirty::default();
+        routes.clear();
+        for i in 0..count {
+            let a = 0x0a00_0000 | (i << 8);
+            routes.insert((a, 24), round);
+            routes.insert((a | 0x80, 25), round + 1);
+        }
+        dirty.mark(0x0a00_0000, 24);
+        writer.sync_from(&routes, &dirty);
+        let view = writer.publish();
+        assert_eq!(view.lookup(0x0a00_0081), Some(round + 1));
+    }
+    let (nodes, free_nodes, _, _) = writer.usage();
+    assert!(
+        nodes + free_nodes <= 6 * 18,
+        "{nodes} nodes in use and {free_nodes} free"
+    );
+}
