@@ -49,6 +49,13 @@ impl Mbuf {
         unsafe { self.0.as_ref() }
     }
 
+    #[inline]
+    fn raw_mut(&mut self) -> &mut sys::rte_mbuf {
+        // SAFETY: we own a valid mbuf for as long as self lives, and the exclusive borrow of
+        // self makes this reference unique.
+        unsafe { self.0.as_mut() }
+    }
+
     /// The total packet length over all segments.
     #[inline]
     pub fn pkt_len(&self) -> u32 {
@@ -144,14 +151,20 @@ impl PacketBuf for Mbuf {
 
     #[inline]
     fn prepend(&mut self, len: usize) -> Result<&mut [u8], BufError> {
+        // rte_pktmbuf_prepend's work, done here so that it inlines (DPDK's static inline
+        // functions reach Rust as calls through wrappers).
+        let m = self.raw_mut();
         let n = u16::try_from(len).map_err(|_| BufError::NoHeadroom)?;
-        // SAFETY: we own the mbuf; prepend checks the headroom and returns null if short.
-        let ptr = unsafe { sys::rte_pktmbuf_prepend(self.as_ptr(), n) };
-        if ptr.is_null() {
+        if n > m.data_off {
             return Err(BufError::NoHeadroom);
         }
-        // SAFETY: DPDK returned the new data start with `len` bytes inside the buffer.
-        Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
+        m.data_off -= n;
+        m.data_len += n;
+        m.pkt_len += u32::from(n);
+        let start = m.buf_addr.cast::<u8>();
+        let off = usize::from(m.data_off);
+        // SAFETY: the `len` bytes from the new data start were headroom inside the buffer.
+        Ok(unsafe { std::slice::from_raw_parts_mut(start.add(off), len) })
     }
 
     #[inline]
@@ -160,24 +173,32 @@ impl PacketBuf for Mbuf {
             // Appending goes to the last segment, which is not contiguous with data().
             return Err(BufError::NoTailroom);
         }
+        // rte_pktmbuf_append's work on a single segment, inlined (see prepend).
+        let tailroom = self.tailroom();
+        let m = self.raw_mut();
         let n = u16::try_from(len).map_err(|_| BufError::NoTailroom)?;
-        // SAFETY: we own the mbuf; append checks the tailroom and returns null if short.
-        let ptr = unsafe { sys::rte_pktmbuf_append(self.as_ptr(), n) };
-        if ptr.is_null() {
+        if len > tailroom {
             return Err(BufError::NoTailroom);
         }
-        // SAFETY: DPDK returned the old end of data, followed by `len` bytes in the buffer.
-        Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
+        let tail = usize::from(m.data_off) + usize::from(m.data_len);
+        m.data_len += n;
+        m.pkt_len += u32::from(n);
+        let start = m.buf_addr.cast::<u8>();
+        // SAFETY: the `len` bytes after the old end of data were tailroom inside the buffer.
+        Ok(unsafe { std::slice::from_raw_parts_mut(start.add(tail), len) })
     }
 
     #[inline]
     fn adj(&mut self, len: usize) -> Result<(), BufError> {
+        // rte_pktmbuf_adj's work (first segment), inlined (see prepend).
+        let m = self.raw_mut();
         let n = u16::try_from(len).map_err(|_| BufError::TooShort)?;
-        // SAFETY: we own the mbuf; adj checks the first segment's length, null if short.
-        let ptr = unsafe { sys::rte_pktmbuf_adj(self.as_ptr(), n) };
-        if ptr.is_null() {
+        if n > m.data_len {
             return Err(BufError::TooShort);
         }
+        m.data_len -= n;
+        m.data_off += n;
+        m.pkt_len -= u32::from(n);
         Ok(())
     }
 
@@ -186,12 +207,14 @@ impl PacketBuf for Mbuf {
         if self.segments() != 1 {
             return Err(BufError::TooShort);
         }
+        // rte_pktmbuf_trim's work on a single segment, inlined (see prepend).
+        let m = self.raw_mut();
         let n = u16::try_from(len).map_err(|_| BufError::TooShort)?;
-        // SAFETY: we own the mbuf; trim checks the last segment's length, -1 if short.
-        let ret = unsafe { sys::rte_pktmbuf_trim(self.as_ptr(), n) };
-        if ret != 0 {
+        if n > m.data_len {
             return Err(BufError::TooShort);
         }
+        m.data_len -= n;
+        m.pkt_len -= u32::from(n);
         Ok(())
     }
 }

@@ -91,6 +91,37 @@ fn mbuf_surface_matches_test_buffer(pool: &Mempool) {
     assert_eq!((m.headroom(), m.tailroom()), (t.headroom(), t.tailroom()));
     assert_eq!(m.pkt_len(), 10);
     assert_eq!(m.as_ref(), t.as_ref());
+
+    // The mbuf's own prepend/append/adj/trim (inlined, not DPDK's calls) against the test
+    // buffer over random sequences, failures included.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..20 {
+        let mut m: Mbuf = pool.alloc().unwrap();
+        let mut t = TestBuf::like_mbuf(&[]);
+        for step in 0..200u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x >> 8) as usize % if x & 0x30 == 0 { 5000 } else { 200 };
+            let fill = step as u8;
+            let (a, b) = match x % 4 {
+                0 => (
+                    m.append(len).map(|d| d.fill(fill)),
+                    t.append(len).map(|d| d.fill(fill)),
+                ),
+                1 => (
+                    m.prepend(len).map(|d| d.fill(fill)),
+                    t.prepend(len).map(|d| d.fill(fill)),
+                ),
+                2 => (m.adj(len), t.adj(len)),
+                _ => (m.trim(len), t.trim(len)),
+            };
+            assert_eq!(a, b, "step {step}");
+            assert_eq!(m.data(), t.data(), "step {step}");
+            assert_eq!((m.headroom(), m.tailroom()), (t.headroom(), t.tailroom()));
+            assert_eq!(m.pkt_len() as usize, t.data().len());
+        }
+    }
 }
 
 /// A net_ring device with no arguments is a loopback: what goes out on a queue comes back in.
