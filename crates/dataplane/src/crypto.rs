@@ -1,12 +1,23 @@
 //! ESP's burst sealing ([`esp::BurstSeal`]) on intel-ipsec-mb through DPDK's CPU crypto API
-//! ([`dpdk::GcmSession`]): about twice ring's speed for AES-GCM on this hardware.
+//! ([`dpdk::GcmSession`]), with ring for the packets where ring is faster.
+//!
+//! Which is faster depends on the processor and the packet size: on a host with AVX-512
+//! intel-ipsec-mb took half ring's time at every size; on one with VAES but no AVX-512 (its
+//! 1.3 release has no VAES code without AVX-512, ring has) ring took 0.58 of its time at
+//! 1400 bytes and 1.27 at 64. So [`use_device`] times both on this machine once, and
+//! plaintexts at or above the first size from which ring stays faster are sealed with ring
+//! (see [`ring_from`]).
 //!
 //! Contract: a [`GcmBurstSeal`] is made from the SA's own key and AAD length (8, or 12 with
 //! extended sequence numbers) and attached with [`esp::OutboundSa::with_burst_seal`]; a job
 //! it cannot seal (a device error, an ICV slot that is not 16 bytes) is reported as not
 //! sealed, and the SA sends it with an ICV of zeros that the receiver drops.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 
 use dpdk::{CryptoDev, DpdkError, GcmDirection, GcmJob, GcmSession, GCM_TAG_LEN, MAX_GCM_BURST};
 use esp::{BurstSeal, OutboundSa, SaParams, SealJob, Transform};
@@ -14,6 +25,9 @@ use esp::{BurstSeal, OutboundSa, SaParams, SealJob, Transform};
 /// The crypto device outbound AES-GCM SAs seal their bursts on, while a process has one. Read
 /// only where SAs are made (the control thread), never on the fast path.
 static DEVICE: Mutex<Option<CryptoDev>> = Mutex::new(None);
+
+/// Plaintext length from which new sealers use ring, as [`use_device`] measured it.
+static RING_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 fn device() -> std::sync::MutexGuard<'static, Option<CryptoDev>> {
     DEVICE
@@ -32,11 +46,85 @@ pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
     }
     match CryptoDev::open(eal, name, 4096) {
         Ok(dev) => {
+            RING_FROM.store(calibrate(&dev), Ordering::Relaxed);
             *device = Some(dev);
             true
         }
         Err(_) => false,
     }
+}
+
+/// The plaintext length from which sealers made now seal with ring rather than the device
+/// (`None`: the device at every size), as measured when the device was opened.
+pub fn ring_from() -> Option<usize> {
+    Some(RING_FROM.load(Ordering::Relaxed)).filter(|&n| n != usize::MAX)
+}
+
+/// Times the device against ring on bursts of 32 plaintexts of several sizes (AES-128, the
+/// median of 7 interleaved rounds of 100 bursts each, some 200 ms in all) and returns the smallest size
+/// from which ring is faster at that size and every larger one measured; `usize::MAX` if
+/// there is none.
+fn calibrate(dev: &CryptoDev) -> usize {
+    const SIZES: [usize; 6] = [64, 128, 256, 512, 1024, 1400];
+    let key = [0x5au8; 16];
+    let (Ok(device), Ok(ring)) = (
+        GcmBurstSeal::new(dev, &key, 8),
+        UnboundKey::new(&AES_128_GCM, &key).map(LessSafeKey::new),
+    ) else {
+        return usize::MAX;
+    };
+    let mut ring_faster = [false; SIZES.len()];
+    for (faster, &size) in ring_faster.iter_mut().zip(&SIZES) {
+        let mut buffers = vec![vec![0u8; size + GCM_TAG_LEN]; 32];
+        let mut rounds = [(0f64, 0f64); 7];
+        for round in &mut rounds {
+            let t = Instant::now();
+            for _ in 0..100 {
+                let mut jobs: Vec<SealJob<'_>> = buffers
+                    .iter_mut()
+                    .map(|b| {
+                        let (plaintext, icv) = b.split_at_mut(size);
+                        SealJob {
+                            plaintext,
+                            icv,
+                            nonce: [1; 12],
+                            aad: [2; 12],
+                            aad_len: 8,
+                        }
+                    })
+                    .collect();
+                let mut ok = [false; 32];
+                device.seal_burst(&mut jobs, &mut ok);
+            }
+            round.0 = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            for _ in 0..100 {
+                for b in &mut buffers {
+                    let (plaintext, icv) = b.split_at_mut(size);
+                    if let Ok(tag) = ring.seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key([1; 12]),
+                        Aad::from([2u8; 8]),
+                        plaintext,
+                    ) {
+                        icv.copy_from_slice(tag.as_ref());
+                    }
+                }
+            }
+            round.1 = t.elapsed().as_secs_f64();
+        }
+        let mut ratios: Vec<f64> = rounds.iter().map(|(d, r)| r / d).collect();
+        ratios.sort_by(f64::total_cmp);
+        *faster = ratios[ratios.len() / 2] < 1.0;
+    }
+    // The smallest size from which ring wins at every larger size too.
+    let mut from = usize::MAX;
+    for (i, &size) in SIZES.iter().enumerate().rev() {
+        if !ring_faster[i] {
+            break;
+        }
+        from = size;
+    }
+    from
 }
 
 /// Stops giving new SAs the device; it closes when the last SA sealing on it is dropped (so
@@ -60,15 +148,28 @@ pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
     }
     let aad_len = if params.esn { 12 } else { 8 };
     match GcmBurstSeal::new(dev, &params.key, aad_len) {
-        Ok(seal) => sa.with_burst_seal(Arc::new(seal)),
+        Ok(seal) => sa.with_burst_seal(Arc::new(
+            seal.with_ring_from(RING_FROM.load(Ordering::Relaxed)),
+        )),
         Err(_) => sa,
     }
 }
 
-/// AES-GCM burst sealing on a DPDK crypto device.
-#[derive(Debug)]
+/// AES-GCM burst sealing on a DPDK crypto device, and with ring from a plaintext length on.
 pub struct GcmBurstSeal {
     session: GcmSession,
+    ring: LessSafeKey,
+    aad_len: usize,
+    ring_from: usize,
+}
+
+impl std::fmt::Debug for GcmBurstSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcmBurstSeal")
+            .field("session", &self.session)
+            .field("ring_from", &self.ring_from)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GcmBurstSeal {
@@ -77,47 +178,113 @@ impl GcmBurstSeal {
     /// # Errors
     /// When the device refuses the session (key length, AAD length, no room).
     pub fn new(dev: &CryptoDev, key: &[u8], aad_len: usize) -> Result<Self, DpdkError> {
+        let session = GcmSession::new(dev, key, aad_len, GcmDirection::Seal)?;
+        let algorithm = if key.len() == 32 {
+            &AES_256_GCM
+        } else {
+            &AES_128_GCM
+        };
+        let ring = UnboundKey::new(algorithm, key)
+            .map_err(|_| DpdkError::new("ring AES-GCM key", libc_einval()))?;
         Ok(GcmBurstSeal {
-            session: GcmSession::new(dev, key, aad_len, GcmDirection::Seal)?,
+            session,
+            ring: LessSafeKey::new(ring),
+            aad_len,
+            ring_from: usize::MAX,
         })
     }
+
+    /// The same sealer, sealing plaintexts of `len` bytes or more with ring.
+    pub fn with_ring_from(mut self, len: usize) -> Self {
+        self.ring_from = len;
+        self
+    }
+
+    /// Seals one job with ring; whether it could.
+    fn seal_with_ring(&self, job: &mut SealJob<'_>) -> bool {
+        let aad = &job.aad[..self.aad_len.min(job.aad.len())];
+        let Ok(tag) = self.ring.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(job.nonce),
+            Aad::from(aad),
+            job.plaintext,
+        ) else {
+            return false;
+        };
+        if job.icv.len() != GCM_TAG_LEN {
+            return false;
+        }
+        job.icv.copy_from_slice(tag.as_ref());
+        true
+    }
+}
+
+/// EINVAL, for a key the device took and ring refused (cannot happen for 16 and 32 bytes).
+fn libc_einval() -> i32 {
+    22
 }
 
 impl BurstSeal for GcmBurstSeal {
     fn seal_burst(&self, jobs: &mut [SealJob<'_>], ok: &mut [bool]) {
-        for (jobs, ok) in jobs
-            .chunks_mut(MAX_GCM_BURST)
-            .zip(ok.chunks_mut(MAX_GCM_BURST))
-        {
-            let mut gcm: [GcmJob<'_>; MAX_GCM_BURST] = std::array::from_fn(|_| GcmJob::default());
-            let mut icvs: [&mut [u8]; MAX_GCM_BURST] = std::array::from_fn(|_| Default::default());
-            let n = jobs.len();
-            for ((job, g), icv) in jobs.iter_mut().zip(gcm.iter_mut()).zip(icvs.iter_mut()) {
-                let SealJob {
-                    plaintext,
-                    icv: job_icv,
-                    nonce,
-                    aad,
-                    aad_len: _,
-                } = job;
-                g.data = plaintext;
-                g.iv = *nonce;
-                // The whole array (the session reads its AAD length of it): a fixed copy.
-                g.aad[..aad.len()].copy_from_slice(aad);
-                *icv = job_icv;
+        let n = jobs.len().min(ok.len());
+        // Up to MAX_GCM_BURST device jobs at a time; plaintexts of `ring_from` bytes or more
+        // are sealed with ring as they come.
+        let mut gcm: [GcmJob<'_>; MAX_GCM_BURST] = std::array::from_fn(|_| GcmJob::default());
+        let mut slots = [0usize; MAX_GCM_BURST];
+        let mut queued = 0;
+        let mut icvs: [&mut [u8]; MAX_GCM_BURST] = std::array::from_fn(|_| Default::default());
+        for (i, job) in jobs[..n].iter_mut().enumerate() {
+            if job.plaintext.len() >= self.ring_from {
+                ok[i] = self.seal_with_ring(job);
+                continue;
             }
-            let mut sealed = [false; MAX_GCM_BURST];
-            self.session.process(&mut gcm[..n], &mut sealed[..n]);
-            for (((g, icv), done), ok) in gcm
-                .iter()
-                .zip(icvs.iter_mut())
-                .zip(sealed)
-                .zip(ok.iter_mut())
-            {
-                *ok = done && icv.len() == GCM_TAG_LEN;
-                if *ok {
-                    icv.copy_from_slice(&g.tag);
-                }
+            let SealJob {
+                plaintext,
+                icv,
+                nonce,
+                aad,
+                aad_len: _,
+            } = job;
+            let g = &mut gcm[queued];
+            g.data = plaintext;
+            g.iv = *nonce;
+            // The whole array (the session reads its AAD length of it): a fixed copy.
+            g.aad[..aad.len()].copy_from_slice(aad);
+            icvs[queued] = icv;
+            slots[queued] = i;
+            queued += 1;
+            if queued == MAX_GCM_BURST {
+                self.run_device(&mut gcm, &mut icvs, &slots, queued, ok);
+                queued = 0;
+            }
+        }
+        if queued > 0 {
+            self.run_device(&mut gcm, &mut icvs, &slots, queued, ok);
+        }
+    }
+}
+
+impl GcmBurstSeal {
+    /// Seals the first `queued` device jobs, writes their tags to their ICV slots and their
+    /// outcomes to `ok` at the jobs' places (`slots`).
+    fn run_device(
+        &self,
+        gcm: &mut [GcmJob<'_>; MAX_GCM_BURST],
+        icvs: &mut [&mut [u8]; MAX_GCM_BURST],
+        slots: &[usize; MAX_GCM_BURST],
+        queued: usize,
+        ok: &mut [bool],
+    ) {
+        let mut sealed = [false; MAX_GCM_BURST];
+        self.session
+            .process(&mut gcm[..queued], &mut sealed[..queued]);
+        for k in 0..queued {
+            let icv = &mut icvs[k];
+            let done = sealed[k] && icv.len() == GCM_TAG_LEN;
+            if done {
+                icv.copy_from_slice(&gcm[k].tag);
+            }
+            if let Some(slot) = ok.get_mut(slots[k]) {
+                *slot = done;
             }
         }
     }

@@ -51,49 +51,54 @@ fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
     ])
     .expect("EAL starts with crypto_aesni_gcm");
     let dev = CryptoDev::open(&eal, "crypto_aesni_gcm", 16).expect("CPU crypto device");
-    for transform in [Transform::AesGcm128, Transform::AesGcm256] {
-        for (udp, esn) in [(false, false), (true, true)] {
-            let mut tunnel = TunnelTemplate::new(
-                Ipv4Addr::new(198, 51, 100, 1),
-                Ipv4Addr::new(203, 0, 113, 2),
-            );
-            if udp {
-                tunnel.udp = Some(UdpEncap {
-                    src_port: 4500,
-                    dst_port: 4500,
-                });
-            }
-            let keymat: Vec<u8> = (0..transform.keymat_len() as u8).map(|i| i * 3).collect();
-            let mut p = SaParams::from_keymat(0x2000_0001, transform, &keymat, tunnel).unwrap();
-            p.esn = esn;
-            let seal = GcmBurstSeal::new(&dev, &p.key, if esn { 12 } else { 8 }).unwrap();
-            let ring_sa = OutboundSa::new(&p, 0).unwrap();
-            let mb_sa = OutboundSa::new(&p, 0)
-                .unwrap()
-                .with_burst_seal(Arc::new(seal));
-            let inners: Vec<Vec<u8>> = (0..50).map(|k| inner(20 + 29 * k, k as u8)).collect();
-            let mut a: Vec<TestBuf> = inners.iter().map(|i| TestBuf::like_mbuf(i)).collect();
-            let mut b = a.clone();
-            let mut verdicts = vec![Ok(()); 50];
-            assert_eq!(ring_sa.encapsulate_burst(&mut a, 0, &mut verdicts), 50);
-            assert_eq!(mb_sa.encapsulate_burst(&mut b, 0, &mut verdicts), 50);
-            let inbound = InboundSa::new(&p, 0).unwrap();
-            for k in 0..50 {
-                assert_eq!(
-                    a[k].data(),
-                    b[k].data(),
-                    "{transform:?} udp {udp} esn {esn} packet {k}"
+    // Device only, ring from 600 bytes on (bursts mixing both), ring only.
+    for ring_from in [usize::MAX, 600, 0] {
+        for transform in [Transform::AesGcm128, Transform::AesGcm256] {
+            for (udp, esn) in [(false, false), (true, true)] {
+                let mut tunnel = TunnelTemplate::new(
+                    Ipv4Addr::new(198, 51, 100, 1),
+                    Ipv4Addr::new(203, 0, 113, 2),
                 );
-                let mut buf = b[k].clone();
-                let Ok(Classified::Esp(at)) = classify(buf.data()) else {
-                    panic!("packet {k} is not ESP");
-                };
-                let mut v = [Err(esp::DropReason::TooShort)];
-                assert_eq!(
-                    inbound.decapsulate_burst(std::slice::from_mut(&mut buf), &[at], 0, &mut v),
-                    1
-                );
-                assert_eq!(buf.data(), inners[k].as_slice());
+                if udp {
+                    tunnel.udp = Some(UdpEncap {
+                        src_port: 4500,
+                        dst_port: 4500,
+                    });
+                }
+                let keymat: Vec<u8> = (0..transform.keymat_len() as u8).map(|i| i * 3).collect();
+                let mut p = SaParams::from_keymat(0x2000_0001, transform, &keymat, tunnel).unwrap();
+                p.esn = esn;
+                let seal = GcmBurstSeal::new(&dev, &p.key, if esn { 12 } else { 8 })
+                    .unwrap()
+                    .with_ring_from(ring_from);
+                let ring_sa = OutboundSa::new(&p, 0).unwrap();
+                let mb_sa = OutboundSa::new(&p, 0)
+                    .unwrap()
+                    .with_burst_seal(Arc::new(seal));
+                let inners: Vec<Vec<u8>> = (0..50).map(|k| inner(20 + 29 * k, k as u8)).collect();
+                let mut a: Vec<TestBuf> = inners.iter().map(|i| TestBuf::like_mbuf(i)).collect();
+                let mut b = a.clone();
+                let mut verdicts = vec![Ok(()); 50];
+                assert_eq!(ring_sa.encapsulate_burst(&mut a, 0, &mut verdicts), 50);
+                assert_eq!(mb_sa.encapsulate_burst(&mut b, 0, &mut verdicts), 50);
+                let inbound = InboundSa::new(&p, 0).unwrap();
+                for k in 0..50 {
+                    assert_eq!(
+                        a[k].data(),
+                        b[k].data(),
+                        "{transform:?} udp {udp} esn {esn} ring from {ring_from} packet {k}"
+                    );
+                    let mut buf = b[k].clone();
+                    let Ok(Classified::Esp(at)) = classify(buf.data()) else {
+                        panic!("packet {k} is not ESP");
+                    };
+                    let mut v = [Err(esp::DropReason::TooShort)];
+                    assert_eq!(
+                        inbound.decapsulate_burst(std::slice::from_mut(&mut buf), &[at], 0, &mut v),
+                        1
+                    );
+                    assert_eq!(buf.data(), inners[k].as_slice());
+                }
             }
         }
     }
