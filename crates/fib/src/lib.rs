@@ -298,12 +298,7 @@ impl Fib {
             ..PublishStats::default()
         };
         for t in &self.tables {
-            let w = t.writer.stats();
-            stats.tables.direct_copied += w.direct_copied;
-            stats.tables.direct_recycled += w.direct_recycled;
-            stats.tables.blocks_retired += w.blocks_retired;
-            stats.tables.blocks_reclaimed += w.blocks_reclaimed;
-            stats.tables.arenas_grown += w.arenas_grown;
+            stats.tables += t.writer.stats();
             stats.waiting_blocks += t.writer.waiting_blocks();
         }
         stats

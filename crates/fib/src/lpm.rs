@@ -292,12 +292,12 @@ impl Lpm {
     /// # Panics
     /// If a value exceeds [`MAX_VALUE`].
     pub fn build(routes: &Routes) -> Self {
-        let mut writer = LpmWriter::build(routes);
-        writer.reallocate(writer.nodes_used as usize, writer.leaves_used as usize);
+        let writer = LpmWriter::build(routes);
+        let (nodes, leaves) = (writer.node_blocks.used, writer.leaf_blocks.used);
         Lpm {
             direct: Arc::from(writer.direct.as_slice()),
-            nodes: writer.nodes.clone(),
-            leaves: writer.leaves.clone(),
+            nodes: copy_nodes(&writer.nodes[..nodes as usize], 0),
+            leaves: copy_leaves(&writer.leaves[..leaves as usize], 0),
         }
     }
 
@@ -378,6 +378,62 @@ impl Lpm {
     }
 }
 
+/// The bookkeeping of one arena's blocks (the arena itself is the writer's): how far it has
+/// been handed out, the free blocks, the blocks no view has shown yet and those replaced
+/// since the last view.
+#[derive(Debug, Default)]
+struct Blocks {
+    /// Slots ever handed out (the rest of the arena is unused capacity).
+    used: u32,
+    free: FreeList,
+    /// Blocks written since the last view was made: no view shows them, so one replaced
+    /// before the next view is free at once. By start index.
+    fresh: FxHashSet<u32>,
+    /// Replaced since the last view was made, but that view (or an older one) may show them.
+    retiring: Vec<(u32, u32)>,
+}
+
+impl Blocks {
+    /// A block of `len` slots: a free one, else new slots past `used` (below `limit`); the
+    /// caller makes the arena at least `used` long.
+    fn take(&mut self, len: u32, limit: usize) -> u32 {
+        if len == 0 {
+            return self.used;
+        }
+        let start = self.free.take(len).unwrap_or_else(|| {
+            let start = self.used;
+            let end = start as usize + len as usize;
+            assert!(end < limit, "arena indexes overflow");
+            self.used = end as u32;
+            start
+        });
+        self.fresh.insert(start);
+        start
+    }
+
+    /// A block no longer in the table: free at once if no view shows it (`false`), else kept
+    /// until the views that may show it are gone (`true`).
+    fn retire(&mut self, (start, len): (u32, u32)) -> bool {
+        if len == 0 {
+            return false;
+        }
+        if self.fresh.remove(&start) {
+            self.free.give(start, len);
+            return false;
+        }
+        self.retiring.push((start, len));
+        true
+    }
+
+    /// Slots in use and slots free.
+    fn usage(&self) -> (usize, usize) {
+        (
+            self.used as usize - self.free.free_slots,
+            self.free.free_slots,
+        )
+    }
+}
+
 /// Blocks the newest view no longer shows.
 #[derive(Debug, Default)]
 struct Retired {
@@ -389,6 +445,29 @@ impl Retired {
     fn blocks(&self) -> usize {
         self.nodes.len() + self.leaves.len()
     }
+}
+
+/// A copy of a node arena with room for `capacity` nodes.
+fn copy_nodes(old: &[ArenaNode], capacity: usize) -> Arc<[ArenaNode]> {
+    let nodes: Arc<[ArenaNode]> = (0..capacity.max(old.len()))
+        .map(|_| ArenaNode::default())
+        .collect();
+    for (new, old) in nodes.iter().zip(old) {
+        new.store(&old.get());
+    }
+    nodes
+}
+
+/// A copy of a leaf arena with room for `capacity` leaves.
+fn copy_leaves(old: &[AtomicU32], capacity: usize) -> Arc<[AtomicU32]> {
+    (0..capacity.max(old.len()))
+        .map(|i| AtomicU32::new(old.get(i).map_or(NONE, |v| v.load(Relaxed))))
+        .collect()
+}
+
+/// The capacity an arena of `current` slots grows to when `needed` slots must fit.
+fn grown_capacity(current: usize, needed: usize) -> usize {
+    needed.max(current * 3 / 2).max(MIN_ARENA)
 }
 
 /// How a writer's updates went.
@@ -406,6 +485,16 @@ pub struct WriterStats {
     pub arenas_grown: u64,
 }
 
+impl std::ops::AddAssign for WriterStats {
+    fn add_assign(&mut self, o: WriterStats) {
+        self.direct_copied += o.direct_copied;
+        self.direct_recycled += o.direct_recycled;
+        self.blocks_retired += o.blocks_retired;
+        self.blocks_reclaimed += o.blocks_reclaimed;
+        self.arenas_grown += o.arenas_grown;
+    }
+}
+
 /// The control thread's side of one table: applies route changes without touching what any
 /// published view shows, and makes the views.
 #[derive(Debug)]
@@ -419,18 +508,9 @@ pub struct LpmWriter {
     spare_lag: Vec<u32>,
     nodes: Arc<[ArenaNode]>,
     leaves: Arc<[AtomicU32]>,
-    /// Arena slots ever handed out (the rest are unused capacity).
-    nodes_used: u32,
-    leaves_used: u32,
+    node_blocks: Blocks,
+    leaf_blocks: Blocks,
     subtrees: FxHashMap<u32, SubtreeAlloc>,
-    free_nodes: FreeList,
-    free_leaves: FreeList,
-    /// Blocks written since the last view was made: no view shows them, so one replaced
-    /// before the next view is free at once. By start index.
-    fresh_nodes: FxHashSet<u32>,
-    fresh_leaves: FxHashSet<u32>,
-    /// Replaced since the last view was made, but that view (or an older one) may show them.
-    retiring: Retired,
     /// Views made, oldest first, each with the blocks replaced after it: those are free once
     /// it and every older view are gone.
     grace: VecDeque<(Arc<Lpm>, Retired)>,
@@ -449,14 +529,9 @@ impl Default for LpmWriter {
             spare_lag: Vec::new(),
             nodes: Arc::from(Vec::new()),
             leaves: Arc::from(Vec::new()),
-            nodes_used: 0,
-            leaves_used: 0,
+            node_blocks: Blocks::default(),
+            leaf_blocks: Blocks::default(),
             subtrees: FxHashMap::default(),
-            free_nodes: FreeList::default(),
-            free_leaves: FreeList::default(),
-            fresh_nodes: FxHashSet::default(),
-            fresh_leaves: FxHashSet::default(),
-            retiring: Retired::default(),
             grace: VecDeque::new(),
             last_view: None,
             changed: true,
@@ -530,14 +605,17 @@ impl LpmWriter {
             nodes: self.nodes.clone(),
             leaves: self.leaves.clone(),
         });
-        let retired = std::mem::take(&mut self.retiring);
+        let retired = Retired {
+            nodes: std::mem::take(&mut self.node_blocks.retiring),
+            leaves: std::mem::take(&mut self.leaf_blocks.retiring),
+        };
         match self.last_view.replace(view.clone()) {
             Some(previous) => self.grace.push_back((previous, retired)),
             // Nothing was shown before: every block was fresh, none retired.
             None => debug_assert_eq!(retired.blocks(), 0),
         }
-        self.fresh_nodes.clear();
-        self.fresh_leaves.clear();
+        self.node_blocks.fresh.clear();
+        self.leaf_blocks.fresh.clear();
         self.changed = false;
         view
     }
@@ -553,10 +631,10 @@ impl LpmWriter {
             let (_, retired) = self.grace.pop_front().expect("front exists");
             self.stats.blocks_reclaimed += retired.blocks() as u64;
             for (start, len) in retired.nodes {
-                self.free_nodes.give(start, len);
+                self.node_blocks.free.give(start, len);
             }
             for (start, len) in retired.leaves {
-                self.free_leaves.give(start, len);
+                self.leaf_blocks.free.give(start, len);
             }
         }
     }
@@ -577,17 +655,16 @@ impl LpmWriter {
 
     /// Retired blocks waiting for the views that may show them to go.
     pub fn waiting_blocks(&self) -> usize {
-        self.grace.iter().map(|(_, r)| r.blocks()).sum::<usize>() + self.retiring.blocks()
+        self.grace.iter().map(|(_, r)| r.blocks()).sum::<usize>()
+            + self.node_blocks.retiring.len()
+            + self.leaf_blocks.retiring.len()
     }
 
     /// Node and leaf slots in use, and free in the arenas' free lists.
     pub fn usage(&self) -> (usize, usize, usize, usize) {
-        (
-            self.nodes_used as usize - self.free_nodes.free_slots,
-            self.free_nodes.free_slots,
-            self.leaves_used as usize - self.free_leaves.free_slots,
-            self.free_leaves.free_slots,
-        )
+        let (nodes, free_nodes) = self.node_blocks.usage();
+        let (leaves, free_leaves) = self.leaf_blocks.usage();
+        (nodes, free_nodes, leaves, free_leaves)
     }
 
     #[inline]
@@ -605,98 +682,36 @@ impl LpmWriter {
         self.changed = true;
     }
 
-    /// Copies both arenas into new ones of these capacities (at least what is in use).
-    /// Views made before keep the old arenas.
-    fn reallocate(&mut self, node_capacity: usize, leaf_capacity: usize) {
-        let used = self.nodes_used as usize;
-        let nodes: Arc<[ArenaNode]> = (0..node_capacity.max(used))
-            .map(|_| ArenaNode::default())
-            .collect();
-        for (new, old) in nodes.iter().zip(&self.nodes[..used]) {
-            new.store(&old.get());
-        }
-        let used = self.leaves_used as usize;
-        let leaves: Arc<[AtomicU32]> = (0..leaf_capacity.max(used))
-            .map(|i| {
-                AtomicU32::new(if i < used {
-                    self.leaves[i].load(Relaxed)
-                } else {
-                    NONE
-                })
-            })
-            .collect();
-        self.nodes = nodes;
-        self.leaves = leaves;
-        self.changed = true;
-    }
-
     fn alloc_nodes(&mut self, len: u32) -> u32 {
-        if len == 0 {
-            return self.nodes_used;
+        let start = self.node_blocks.take(len, NODE as usize);
+        let needed = self.node_blocks.used as usize;
+        if needed > self.nodes.len() {
+            self.nodes = copy_nodes(&self.nodes, grown_capacity(self.nodes.len(), needed));
+            self.stats.arenas_grown += 1;
+            self.changed = true;
         }
-        let start = match self.free_nodes.take(len) {
-            Some(start) => start,
-            None => {
-                let start = self.nodes_used;
-                let end = start as usize + len as usize;
-                assert!(end < NODE as usize, "node arena under 2^31");
-                if end > self.nodes.len() {
-                    let grown = end.max(self.nodes.len() * 3 / 2).max(MIN_ARENA);
-                    self.reallocate(grown, self.leaves.len());
-                    self.stats.arenas_grown += 1;
-                }
-                self.nodes_used = end as u32;
-                start
-            }
-        };
-        self.fresh_nodes.insert(start);
         start
     }
 
     fn alloc_leaves(&mut self, len: u32) -> u32 {
-        if len == 0 {
-            return self.leaves_used;
+        let start = self.leaf_blocks.take(len, u32::MAX as usize);
+        let needed = self.leaf_blocks.used as usize;
+        if needed > self.leaves.len() {
+            self.leaves = copy_leaves(&self.leaves, grown_capacity(self.leaves.len(), needed));
+            self.stats.arenas_grown += 1;
+            self.changed = true;
         }
-        let start = match self.free_leaves.take(len) {
-            Some(start) => start,
-            None => {
-                let start = self.leaves_used;
-                let end = start as usize + len as usize;
-                assert!(end < u32::MAX as usize, "leaf arena under 2^32");
-                if end > self.leaves.len() {
-                    let grown = end.max(self.leaves.len() * 3 / 2).max(MIN_ARENA);
-                    self.reallocate(self.nodes.len(), grown);
-                    self.stats.arenas_grown += 1;
-                }
-                self.leaves_used = end as u32;
-                start
-            }
-        };
-        self.fresh_leaves.insert(start);
         start
     }
 
-    /// A node block no longer in the table: free now if no view shows it, else after grace.
-    fn retire_nodes(&mut self, (start, len): (u32, u32)) {
-        if len == 0 {
-            return;
-        }
-        if self.fresh_nodes.remove(&start) {
-            self.free_nodes.give(start, len);
-        } else {
-            self.retiring.nodes.push((start, len));
+    fn retire_nodes(&mut self, block: (u32, u32)) {
+        if self.node_blocks.retire(block) {
             self.stats.blocks_retired += 1;
         }
     }
 
-    fn retire_leaves(&mut self, (start, len): (u32, u32)) {
-        if len == 0 {
-            return;
-        }
-        if self.fresh_leaves.remove(&start) {
-            self.free_leaves.give(start, len);
-        } else {
-            self.retiring.leaves.push((start, len));
+    fn retire_leaves(&mut self, block: (u32, u32)) {
+        if self.leaf_blocks.retire(block) {
             self.stats.blocks_retired += 1;
         }
     }
@@ -773,7 +788,7 @@ impl LpmWriter {
             return;
         }
         self.changed = true;
-        if self.fresh_nodes.contains(&old) {
+        if self.node_blocks.fresh.contains(&old) {
             for node in &self.nodes[old as usize..(old + len) as usize] {
                 node.background.store(value, Relaxed);
             }
