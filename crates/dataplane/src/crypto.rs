@@ -159,7 +159,6 @@ pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
 pub struct GcmBurstSeal {
     session: GcmSession,
     ring: LessSafeKey,
-    aad_len: usize,
     ring_from: usize,
 }
 
@@ -184,12 +183,12 @@ impl GcmBurstSeal {
         } else {
             &AES_128_GCM
         };
+        // The device took the key, so it is 16 or 32 bytes, which ring takes too.
         let ring = UnboundKey::new(algorithm, key)
-            .map_err(|_| DpdkError::new("ring AES-GCM key", libc_einval()))?;
+            .map_err(|_| DpdkError::new("ring AES-GCM key", EINVAL))?;
         Ok(GcmBurstSeal {
             session,
             ring: LessSafeKey::new(ring),
-            aad_len,
             ring_from: usize::MAX,
         })
     }
@@ -202,7 +201,7 @@ impl GcmBurstSeal {
 
     /// Seals one job with ring; whether it could.
     fn seal_with_ring(&self, job: &mut SealJob<'_>) -> bool {
-        let aad = &job.aad[..self.aad_len.min(job.aad.len())];
+        let aad = &job.aad[..job.aad_len.min(job.aad.len())];
         let Ok(tag) = self.ring.seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(job.nonce),
             Aad::from(aad),
@@ -218,10 +217,8 @@ impl GcmBurstSeal {
     }
 }
 
-/// EINVAL, for a key the device took and ring refused (cannot happen for 16 and 32 bytes).
-fn libc_einval() -> i32 {
-    22
-}
+/// EINVAL: an invalid argument.
+const EINVAL: i32 = 22;
 
 impl BurstSeal for GcmBurstSeal {
     fn seal_burst(&self, jobs: &mut [SealJob<'_>], ok: &mut [bool]) {

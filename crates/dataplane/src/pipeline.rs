@@ -208,13 +208,7 @@ impl<'a> Pipeline<'a> {
                 let action = match verdict {
                     Ok(()) => {
                         counters.encapsulated += 1;
-                        match buf.prepend(ether::HEADER_LEN) {
-                            Ok(l2) => {
-                                ether::emit(l2, mac, egress.mac, ETHERTYPE_IPV4);
-                                Action::Forward(port)
-                            }
-                            Err(_) => Action::Drop(Reason::EspEncapFailed),
-                        }
+                        push_l2(port, egress, mac, buf)
                     }
                     Err(_) => Action::Drop(Reason::EspEncapFailed),
                 };
@@ -671,11 +665,23 @@ impl<'a> Pipeline<'a> {
             });
             return Action::Drop(Reason::NoNeighbour);
         };
-        match buf.prepend(ether::HEADER_LEN) {
-            Ok(l2) => ether::emit(l2, mac, egress.mac, ETHERTYPE_IPV4),
-            Err(_) => return Action::Drop(Reason::EspEncapFailed),
+        push_l2(out_port, egress, mac, buf)
+    }
+}
+
+/// Puts the Ethernet header toward `mac` in front of the IPv4 packet in `buf`.
+fn push_l2<B: PacketBuf + ?Sized>(
+    out_port: u16,
+    egress: &PortPolicy,
+    mac: [u8; 6],
+    buf: &mut B,
+) -> Action {
+    match buf.prepend(ether::HEADER_LEN) {
+        Ok(l2) => {
+            ether::emit(l2, mac, egress.mac, ETHERTYPE_IPV4);
+            Action::Forward(out_port)
         }
-        Action::Forward(out_port)
+        Err(_) => Action::Drop(Reason::EspEncapFailed),
     }
 }
 
