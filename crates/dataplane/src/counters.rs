@@ -114,6 +114,7 @@ pub struct WorkerCounters {
     decapsulated: AtomicU64,
     punted: AtomicU64,
     bursts: AtomicU64,
+    busy_bursts: AtomicU64,
     busy_cycles: AtomicU64,
     drops: [AtomicU64; Reason::COUNT],
 }
@@ -128,6 +129,8 @@ pub struct WorkerCountersSnapshot {
     pub punted: u64,
     /// Rounds of the worker loop.
     pub bursts: u64,
+    /// Rounds that received something.
+    pub busy_bursts: u64,
     /// TSC cycles spent in rounds that received something (polling empty queues excluded).
     pub busy_cycles: u64,
     pub drops: [u64; Reason::COUNT],
@@ -155,6 +158,7 @@ impl WorkerCountersSnapshot {
         self.decapsulated += o.decapsulated;
         self.punted += o.punted;
         self.bursts += o.bursts;
+        self.busy_bursts += o.busy_bursts;
         self.busy_cycles += o.busy_cycles;
     }
 }
@@ -174,6 +178,7 @@ impl WorkerCounters {
         store(&self.decapsulated, local.decapsulated);
         store(&self.punted, local.punted);
         store(&self.bursts, local.bursts);
+        store(&self.busy_bursts, local.busy_bursts);
         store(&self.busy_cycles, local.busy_cycles);
     }
 
@@ -191,6 +196,7 @@ impl WorkerCounters {
         s.decapsulated = load(&self.decapsulated);
         s.punted = load(&self.punted);
         s.bursts = load(&self.bursts);
+        s.busy_bursts = load(&self.busy_bursts);
         s.busy_cycles = load(&self.busy_cycles);
         s
     }

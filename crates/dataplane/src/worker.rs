@@ -242,6 +242,7 @@ impl Worker {
             drop(policy);
             if busy {
                 local.busy_cycles += dpdk::rdtsc().wrapping_sub(round_start);
+                local.busy_bursts += 1;
             }
             local.bursts += 1;
             rounds += 1;

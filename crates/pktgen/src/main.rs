@@ -116,6 +116,11 @@ struct Cli {
     /// The SA's transform.
     #[arg(long, value_enum, default_value_t = SaTransform::Gcm128)]
     sa_transform: SaTransform,
+    /// Write the frames this run would send to FILE (an Ethernet capture), print their count
+    /// and the TSC rate, and exit without sending: a source for
+    /// `net_pcap,rx_pcap=FILE,infinite_rx=1`.
+    #[arg(long, value_name = "FILE")]
+    write_pcap: Option<std::path::PathBuf>,
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
@@ -145,6 +150,18 @@ fn now_ns() -> u64 {
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("rri-pktgen: {msg}");
     ExitCode::from(2)
+}
+
+/// The frames' addresses: the sending port's MAC when there is one.
+fn spec_from(cli: &Cli, dst_mac: [u8; 6], src_mac: Option<[u8; 6]>) -> FrameSpec {
+    FrameSpec {
+        dst_mac,
+        src_mac: src_mac.unwrap_or([2, 0, 0, 0, 0, 0x99]),
+        src_ip: cli.src_ip,
+        dst_base: cli.dst_base,
+        flows: cli.flows,
+        dont_fragment: cli.dont_fragment,
+    }
 }
 
 /// Counts at one moment.
@@ -182,6 +199,16 @@ fn main() -> ExitCode {
     let Some(dst_mac) = parse_mac(&cli.dst_mac) else {
         return fail("--dst-mac must look like 02:00:00:00:01:01");
     };
+    if let Some(path) = &cli.write_pcap {
+        let templates = frames(&spec_from(&cli, dst_mac, None), &sizes, sizes.len() * 64);
+        return match pcapfile::write_ethernet(path, templates.iter().map(Vec::as_slice)) {
+            Ok(()) => {
+                println!("frames={} tsc_hz={}", templates.len(), dpdk::tsc_hz());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(format!("{}: {e}", path.display())),
+        };
+    }
     let sa = match (cli.sa_spi, &cli.sa_key) {
         (Some(spi), Some(key)) => {
             let Some(keymat) = parse_hex(key) else {
@@ -253,16 +280,7 @@ fn main() -> ExitCode {
     }
     let by_id = |id: u16| ports.iter().find(|p| p.id() == id);
     let tx_port = by_id(cli.tx_port);
-    let spec = FrameSpec {
-        dst_mac,
-        src_mac: tx_port
-            .and_then(|p| p.mac_address().ok())
-            .unwrap_or([2, 0, 0, 0, 0, 0x99]),
-        src_ip: cli.src_ip,
-        dst_base: cli.dst_base,
-        flows: cli.flows,
-        dont_fragment: cli.dont_fragment,
-    };
+    let spec = spec_from(&cli, dst_mac, tx_port.and_then(|p| p.mac_address().ok()));
     let templates = frames(&spec, &sizes, sizes.len() * 64);
     let mut tx = match tx_port.map(|p| p.tx_queue(0)).transpose() {
         Ok(t) => t.filter(|_| sending),

@@ -246,16 +246,18 @@ fn main() -> ExitCode {
     let rx: u64 = end.rx.iter().sum::<u64>() - start.rx.iter().sum::<u64>();
     let tx: u64 = end.tx.iter().sum::<u64>() - start.tx.iter().sum::<u64>();
     let busy = end.busy_cycles - start.busy_cycles;
+    let busy_rounds = end.busy_bursts - start.busy_bursts;
     for r in Reason::ALL {
         if end.drops(r) > 0 {
             println!("drop {:<22} {}", r.as_str(), end.drops(r));
         }
     }
     println!(
-        "rx_mpps={:.3} tx_mpps={:.3} cycles_per_packet={:.1} encapsulated={} decapsulated={} tsc_hz={}",
+        "rx_mpps={:.3} tx_mpps={:.3} cycles_per_packet={:.1} packets_per_busy_round={:.2} encapsulated={} decapsulated={} tsc_hz={}",
         rx as f64 / secs / 1e6,
         tx as f64 / secs / 1e6,
         if rx > 0 { busy as f64 / rx as f64 } else { 0.0 },
+        if busy_rounds > 0 { rx as f64 / busy_rounds as f64 } else { 0.0 },
         end.encapsulated,
         end.decapsulated,
         dpdk::tsc_hz()
