@@ -1,7 +1,7 @@
 //! Inbound SA: classification of received packets and tunnel-mode decapsulation.
 
 use crate::counters::{BurstTally, SaCounters};
-use crate::outbound::aad_for;
+use crate::outbound::AadBytes;
 use crate::replay::{ReplayError, ReplayWindow};
 use crate::sa::{LifetimeState, RekeyReason, SaError, SaParams, TunnelTemplate};
 use crate::{DropReason, Transform, ICV_LEN, IV_LEN, MAX_BURST};
@@ -289,12 +289,15 @@ impl InboundSa {
         let mut nonce = [0u8; 12];
         nonce[..4].copy_from_slice(&self.salt);
         nonce[4..].copy_from_slice(&data[esp_at + 8..esp_at + 16]);
-        let mut aad_bytes = [0u8; 12];
-        let aad = aad_for(&mut aad_bytes, spi, seq, self.esn);
+        let aad = AadBytes::new(spi, seq, self.esn);
         let sealed = &mut data[esp_at + 16..];
         let plain_len = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), sealed)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_slice()),
+                sealed,
+            )
             .map_err(|_| DropReason::AuthFailed)?
             .len();
         // Authentic: only now may the window move (RFC 4303 section 3.4.3).
