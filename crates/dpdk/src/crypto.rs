@@ -68,6 +68,17 @@ pub enum GcmDirection {
     Open,
 }
 
+/// One AEAD operation on buffers the caller keeps: `data` is sealed or opened in place, the
+/// tag written to or read from `tag` (16 bytes); `aad` holds at least the session's AAD
+/// length.
+#[derive(Debug)]
+pub struct GcmInPlace<'a> {
+    pub data: &'a mut [u8],
+    pub iv: &'a [u8; GCM_IV_LEN],
+    pub aad: &'a [u8],
+    pub tag: &'a mut [u8],
+}
+
 /// One AEAD operation of a burst: `data` is sealed or opened in place.
 #[derive(Debug, Default)]
 pub struct GcmJob<'a> {
@@ -254,30 +265,109 @@ impl GcmSession {
     pub fn process(&self, jobs: &mut [GcmJob<'_>], ok: &mut [bool]) -> usize {
         assert!(ok.len() >= jobs.len(), "one result per job");
         let n = jobs.len().min(MAX_GCM_BURST);
-        // Only the first `n` entries are written and read: the arrays stay uninitialised
-        // beyond (zeroing all 64 of each was a memset of some 5 KB per call).
+        ok[n..jobs.len()].fill(false);
+        self.process_in_place(&mut jobs[..n], &mut ok[..n], |job| {
+            Some(GcmInPlace {
+                data: &mut *job.data,
+                iv: &job.iv,
+                aad: &job.aad,
+                tag: &mut job.tag,
+            })
+        })
+    }
+
+    /// Seals or opens the buffers that `view` finds in `items`, where they are (no copies
+    /// of IVs, AADs or tags): `view` gives an item's [`GcmInPlace`], or `None` to leave it
+    /// out (its `ok` is not touched). One device call per [`MAX_GCM_BURST`] jobs. A job whose
+    /// AAD is shorter than the session's AAD length or whose tag is not [`GCM_TAG_LEN`] bytes
+    /// is not run and fails. Writes whether each job succeeded into `ok` (indexed like
+    /// `items`); returns how many did.
+    ///
+    /// # Panics
+    /// If `ok` is shorter than `items`.
+    pub fn process_in_place<T>(
+        &self,
+        items: &mut [T],
+        ok: &mut [bool],
+        mut view: impl for<'j> FnMut(&'j mut T) -> Option<GcmInPlace<'j>>,
+    ) -> usize {
+        assert!(ok.len() >= items.len(), "one result per item");
+        // Only the first `queued` entries are written and read: the arrays stay
+        // uninitialised beyond (zeroing all of each was a memset of some 5 KB per call).
         let mut vecs = [MaybeUninit::<sys::rte_crypto_vec>::uninit(); MAX_GCM_BURST];
         let mut sgls = [MaybeUninit::<sys::rte_crypto_sgl>::uninit(); MAX_GCM_BURST];
         let mut ivs = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
         let mut digests = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
         let mut aads = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
-        let mut status = [0i32; MAX_GCM_BURST];
-        let va = |va: *mut u8| sys::rte_crypto_va_iova_ptr {
-            va: va.cast(),
+        let mut slots = [0usize; MAX_GCM_BURST];
+        let mut queued = 0;
+        let mut done = 0;
+        let va = |va: *const u8| sys::rte_crypto_va_iova_ptr {
+            va: va.cast_mut().cast(),
             iova: 0,
         };
-        for (i, job) in jobs[..n].iter_mut().enumerate() {
-            let vec = vecs[i].write(sys::rte_crypto_vec {
+        for (i, item) in items.iter_mut().enumerate() {
+            let Some(job) = view(item) else {
+                continue;
+            };
+            if job.aad.len() < self.aad_len || job.tag.len() != GCM_TAG_LEN {
+                ok[i] = false;
+                continue;
+            }
+            let vec = vecs[queued].write(sys::rte_crypto_vec {
                 base: job.data.as_mut_ptr().cast(),
                 iova: 0,
                 len: job.data.len() as u32,
                 tot_len: job.data.len() as u32,
             });
-            sgls[i].write(sys::rte_crypto_sgl { vec, num: 1 });
-            ivs[i].write(va(job.iv.as_mut_ptr()));
-            digests[i].write(va(job.tag.as_mut_ptr()));
-            aads[i].write(va(job.aad.as_mut_ptr()));
+            sgls[queued].write(sys::rte_crypto_sgl { vec, num: 1 });
+            ivs[queued].write(va(job.iv.as_ptr()));
+            digests[queued].write(va(job.tag.as_mut_ptr()));
+            aads[queued].write(va(job.aad.as_ptr()));
+            slots[queued] = i;
+            queued += 1;
+            if queued == MAX_GCM_BURST {
+                done += self.submit(
+                    queued,
+                    &mut sgls,
+                    &mut ivs,
+                    &mut digests,
+                    &mut aads,
+                    &slots,
+                    ok,
+                );
+                queued = 0;
+            }
         }
+        if queued > 0 {
+            done += self.submit(
+                queued,
+                &mut sgls,
+                &mut ivs,
+                &mut digests,
+                &mut aads,
+                &slots,
+                ok,
+            );
+        }
+        done
+    }
+
+    /// Runs the first `n` entries of the arrays (initialised by `process_in_place`) in one
+    /// device call and writes each job's outcome to `ok` at its slot; returns how many
+    /// succeeded.
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &self,
+        n: usize,
+        sgls: &mut [MaybeUninit<sys::rte_crypto_sgl>; MAX_GCM_BURST],
+        ivs: &mut [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
+        digests: &mut [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
+        aads: &mut [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
+        slots: &[usize; MAX_GCM_BURST],
+        ok: &mut [bool],
+    ) -> usize {
+        let mut status = [0i32; MAX_GCM_BURST];
         let mut sym = sys::rte_crypto_sym_vec {
             num: n as u32,
             src_sgl: sgls.as_mut_ptr().cast(),
@@ -291,12 +381,15 @@ impl GcmSession {
         };
         // SAFETY: an all-zero offset union means no head or tail to skip.
         let ofs: sys::rte_crypto_sym_ofs = unsafe { std::mem::zeroed() };
-        // SAFETY: the session belongs to this device; every pointer in `sym` points into
-        // arrays and jobs that live until the call returns (the arrays' first `n` entries,
-        // the only ones DPDK reads for `num` = `n`, are initialised above), the data slices are exclusively
-        // borrowed (in place, no destination), IVs are GCM_IV_LEN and tags GCM_TAG_LEN
-        // bytes, each AAD at least the session's AAD length; the call is synchronous.
-        let done = unsafe {
+        // SAFETY: the session belongs to this device; the arrays' first `n` entries, the only
+        // ones DPDK reads for `num` = `n`, were initialised by process_in_place and point
+        // into buffers its jobs borrow from the caller's items, which stay borrowed and
+        // untouched until the call returns (the call is synchronous); data slices are
+        // exclusive (in place, no destination); IVs are GCM_IV_LEN bytes, tags GCM_TAG_LEN
+        // (checked) and AADs at least the session's AAD length (checked). DPDK only reads
+        // the IV and AAD, so pointers derived from shared references passed as `void *` are
+        // never written through.
+        unsafe {
             sys::rte_cryptodev_sym_cpu_crypto_process(
                 self.dev.id,
                 self.session.as_ptr(),
@@ -304,9 +397,11 @@ impl GcmSession {
                 &mut sym,
             )
         };
-        for (i, r) in ok[..jobs.len()].iter_mut().enumerate() {
-            *r = i < n && status[i] == 0;
+        let mut done = 0;
+        for (k, &slot) in slots[..n].iter().enumerate() {
+            ok[slot] = status[k] == 0;
+            done += usize::from(status[k] == 0);
         }
-        done as usize
+        done
     }
 }

@@ -32,7 +32,7 @@ mod port;
 
 pub use burst::MbufBurst;
 pub use crypto::{
-    CryptoDev, GcmDirection, GcmJob, GcmSession, GCM_IV_LEN, GCM_TAG_LEN, MAX_AAD_LEN,
+    CryptoDev, GcmDirection, GcmInPlace, GcmJob, GcmSession, GCM_IV_LEN, GCM_TAG_LEN, MAX_AAD_LEN,
     MAX_GCM_BURST,
 };
 pub use eal::Eal;
