@@ -61,17 +61,17 @@ pub fn ring_from() -> Option<usize> {
 }
 
 /// Times the device against ring on bursts of 32 plaintexts of several sizes (AES-128, the
-/// median of 9 interleaved rounds of 100 bursts each, some 250 ms in all) and returns the
-/// smallest size from which ring is faster at that size and every larger one measured;
-/// `usize::MAX` if there is none.
+/// median of 9 interleaved rounds of 100 bursts each, a fraction of a second in all) and
+/// returns the smallest size from which ring is faster at that size and every larger one
+/// measured; `usize::MAX` if there is none.
 ///
 /// Both sides go through [`GcmBurstSeal::seal_burst`] with the same jobs, one sealer keeping
 /// every length on the device and one sealing every length with ring, so that what is
 /// compared is what the data plane would run. (Timing ring's bare call against the device
-/// behind the burst glue chose ring for 64-byte packets in about half of the starts on a host
-/// where the device made rri's 64-byte ESP forwarding a fifth faster.) Ring must win by 5 %:
-/// where the two are within the noise, the device, which takes a whole burst in one call,
-/// stays.
+/// behind the burst glue chose ring for 64-byte plaintexts in about half of the starts on a
+/// host where ring's bare call takes 1.27x the device's time at that size.) Ring must win by
+/// 5 %: where the two are within the noise, the device, which takes a whole burst in one
+/// call, stays.
 fn calibrate(dev: &CryptoDev) -> usize {
     const SIZES: [usize; 6] = [64, 128, 256, 512, 1024, 1400];
     const BURST: usize = 32;
