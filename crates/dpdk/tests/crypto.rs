@@ -1,7 +1,8 @@
 //! AES-GCM through DPDK's CPU crypto API on `crypto_aesni_gcm` (intel-ipsec-mb) agrees byte
 //! for byte with ring, the AEAD rri's ESP is built on: same ciphertext and tag when sealing,
 //! ring's output opens, a wrong tag is refused; bursts longer than the device takes are
-//! refused past the limit, untouched.
+//! refused past the limit, untouched; jobs sealed in place, in more than one device call,
+//! with items left out and malformed jobs refused.
 
 mod common;
 
@@ -123,6 +124,67 @@ fn cpu_crypto_gcm_agrees_with_ring() {
     assert!(ok[..MAX_GCM_BURST].iter().all(|&o| o));
     assert!(!ok[MAX_GCM_BURST] && !ok[MAX_GCM_BURST + 1]);
     assert_eq!(buffers[MAX_GCM_BURST], vec![0x5au8; 64]);
+
+    // In place: buffers, IVs, AADs and tags where the caller keeps them; more items than one
+    // device call takes (two calls); an item left out keeps its `ok`; a short tag or AAD
+    // fails without touching the data.
+    struct Item {
+        data: Vec<u8>,
+        iv: [u8; 12],
+        aad: Vec<u8>,
+        tag: Vec<u8>,
+        take: bool,
+    }
+    let key = [3u8; 16];
+    let reference = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).unwrap());
+    let seal_12 = GcmSession::new(&dev, &key, 12, GcmDirection::Seal).unwrap();
+    let count = MAX_GCM_BURST + 6;
+    let mut items: Vec<Item> = (0..count)
+        .map(|k| Item {
+            data: (0..(k * 5 % 97)).map(|i| (i + k) as u8).collect(),
+            iv: [k as u8; 12],
+            aad: vec![k as u8 ^ 0x5a; if k == 3 { 8 } else { 12 }],
+            tag: vec![0; if k == 2 { 8 } else { 16 }],
+            take: k != 1,
+        })
+        .collect();
+    let before: Vec<Vec<u8>> = items.iter().map(|i| i.data.clone()).collect();
+    let mut ok = vec![true; count];
+    let done = seal_12.process_in_place(&mut items, &mut ok, |item| {
+        item.take.then(|| dpdk::GcmInPlace {
+            data: &mut item.data,
+            iv: &item.iv,
+            aad: &item.aad,
+            tag: &mut item.tag,
+        })
+    });
+    assert_eq!(done, count - 3);
+    for (k, item) in items.iter().enumerate() {
+        match k {
+            1 => assert!(
+                ok[k] && item.data == before[k],
+                "left out: ok and data untouched"
+            ),
+            2 | 3 => assert!(
+                !ok[k] && item.data == before[k],
+                "job {k} refused untouched"
+            ),
+            _ => {
+                let mut expect = before[k].clone();
+                let tag = reference
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(item.iv),
+                        Aad::from(&item.aad[..]),
+                        &mut expect,
+                    )
+                    .unwrap();
+                assert!(ok[k], "job {k}");
+                assert_eq!(item.data, expect, "ciphertext of job {k}");
+                assert_eq!(&item.tag[..], tag.as_ref(), "tag of job {k}");
+            }
+        }
+    }
+    drop(seal_12);
 
     // A session is shared by threads that seal at once (the data plane's workers share SAs).
     let shared = std::sync::Arc::new(seal);
