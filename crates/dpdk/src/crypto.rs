@@ -292,20 +292,8 @@ impl GcmSession {
         mut view: impl for<'j> FnMut(&'j mut T) -> Option<GcmInPlace<'j>>,
     ) -> usize {
         assert!(ok.len() >= items.len(), "one result per item");
-        // Only the first `queued` entries are written and read: the arrays stay
-        // uninitialised beyond (zeroing all of each was a memset of some 5 KB per call).
-        let mut vecs = [MaybeUninit::<sys::rte_crypto_vec>::uninit(); MAX_GCM_BURST];
-        let mut sgls = [MaybeUninit::<sys::rte_crypto_sgl>::uninit(); MAX_GCM_BURST];
-        let mut ivs = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
-        let mut digests = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
-        let mut aads = [MaybeUninit::<sys::rte_crypto_va_iova_ptr>::uninit(); MAX_GCM_BURST];
-        let mut slots = [0usize; MAX_GCM_BURST];
-        let mut queued = 0;
+        let mut call = CallVectors::new();
         let mut done = 0;
-        let va = |va: *const u8| sys::rte_crypto_va_iova_ptr {
-            va: va.cast_mut().cast(),
-            iova: 0,
-        };
         for (i, item) in items.iter_mut().enumerate() {
             let Some(job) = view(item) else {
                 continue;
@@ -314,91 +302,104 @@ impl GcmSession {
                 ok[i] = false;
                 continue;
             }
-            let vec = vecs[queued].write(sys::rte_crypto_vec {
-                base: job.data.as_mut_ptr().cast(),
-                iova: 0,
-                len: job.data.len() as u32,
-                tot_len: job.data.len() as u32,
-            });
-            sgls[queued].write(sys::rte_crypto_sgl { vec, num: 1 });
-            ivs[queued].write(va(job.iv.as_ptr()));
-            digests[queued].write(va(job.tag.as_mut_ptr()));
-            aads[queued].write(va(job.aad.as_ptr()));
-            slots[queued] = i;
-            queued += 1;
-            if queued == MAX_GCM_BURST {
-                done += self.submit(
-                    queued,
-                    &mut sgls,
-                    &mut ivs,
-                    &mut digests,
-                    &mut aads,
-                    &slots,
-                    ok,
-                );
-                queued = 0;
+            call.push(i, job);
+            if call.queued == MAX_GCM_BURST {
+                done += call.submit(self, ok);
             }
         }
-        if queued > 0 {
-            done += self.submit(
-                queued,
-                &mut sgls,
-                &mut ivs,
-                &mut digests,
-                &mut aads,
-                &slots,
-                ok,
-            );
+        if call.queued > 0 {
+            done += call.submit(self, ok);
         }
         done
     }
+}
 
-    /// Runs the first `n` entries of the arrays (initialised by `process_in_place`) in one
-    /// device call and writes each job's outcome to `ok` at its slot; returns how many
-    /// succeeded.
-    #[allow(clippy::too_many_arguments)]
-    fn submit(
-        &self,
-        n: usize,
-        sgls: &mut [MaybeUninit<sys::rte_crypto_sgl>; MAX_GCM_BURST],
-        ivs: &mut [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
-        digests: &mut [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
-        aads: &mut [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
-        slots: &[usize; MAX_GCM_BURST],
-        ok: &mut [bool],
-    ) -> usize {
+/// The vectors of one `rte_cryptodev_sym_cpu_crypto_process` call, filled job by job. Only the
+/// first `queued` entries are written and read: the arrays stay uninitialised beyond (zeroing
+/// all of each was a memset of some 5 KB per call).
+struct CallVectors {
+    vecs: [MaybeUninit<sys::rte_crypto_vec>; MAX_GCM_BURST],
+    sgls: [MaybeUninit<sys::rte_crypto_sgl>; MAX_GCM_BURST],
+    ivs: [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
+    digests: [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
+    aads: [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
+    /// Each queued job's index among the caller's items.
+    slots: [usize; MAX_GCM_BURST],
+    queued: usize,
+}
+
+impl CallVectors {
+    fn new() -> Self {
+        CallVectors {
+            vecs: [MaybeUninit::uninit(); MAX_GCM_BURST],
+            sgls: [MaybeUninit::uninit(); MAX_GCM_BURST],
+            ivs: [MaybeUninit::uninit(); MAX_GCM_BURST],
+            digests: [MaybeUninit::uninit(); MAX_GCM_BURST],
+            aads: [MaybeUninit::uninit(); MAX_GCM_BURST],
+            slots: [0; MAX_GCM_BURST],
+            queued: 0,
+        }
+    }
+
+    /// Queues `job`, item `slot` of the caller's; the caller submits when `queued` reaches
+    /// [`MAX_GCM_BURST`].
+    fn push(&mut self, slot: usize, job: GcmInPlace<'_>) {
+        let k = self.queued;
+        let va = |va: *const u8| sys::rte_crypto_va_iova_ptr {
+            va: va.cast_mut().cast(),
+            iova: 0,
+        };
+        let vec = self.vecs[k].write(sys::rte_crypto_vec {
+            base: job.data.as_mut_ptr().cast(),
+            iova: 0,
+            len: job.data.len() as u32,
+            tot_len: job.data.len() as u32,
+        });
+        self.sgls[k].write(sys::rte_crypto_sgl { vec, num: 1 });
+        self.ivs[k].write(va(job.iv.as_ptr()));
+        self.digests[k].write(va(job.tag.as_mut_ptr()));
+        self.aads[k].write(va(job.aad.as_ptr()));
+        self.slots[k] = slot;
+        self.queued += 1;
+    }
+
+    /// Runs the queued jobs in one device call on `session`, writes each one's outcome to `ok`
+    /// at its slot and empties the queue; returns how many succeeded.
+    fn submit(&mut self, session: &GcmSession, ok: &mut [bool]) -> usize {
+        let n = self.queued;
+        self.queued = 0;
         let mut status = [0i32; MAX_GCM_BURST];
         let mut sym = sys::rte_crypto_sym_vec {
             num: n as u32,
-            src_sgl: sgls.as_mut_ptr().cast(),
+            src_sgl: self.sgls.as_mut_ptr().cast(),
             dest_sgl: std::ptr::null_mut(),
-            iv: ivs.as_mut_ptr().cast(),
-            digest: digests.as_mut_ptr().cast(),
+            iv: self.ivs.as_mut_ptr().cast(),
+            digest: self.digests.as_mut_ptr().cast(),
             __bindgen_anon_1: sys::rte_crypto_sym_vec__bindgen_ty_1 {
-                aad: aads.as_mut_ptr().cast(),
+                aad: self.aads.as_mut_ptr().cast(),
             },
             status: status.as_mut_ptr(),
         };
         // SAFETY: an all-zero offset union means no head or tail to skip.
         let ofs: sys::rte_crypto_sym_ofs = unsafe { std::mem::zeroed() };
-        // SAFETY: the session belongs to this device; the arrays' first `n` entries, the only
-        // ones DPDK reads for `num` = `n`, were initialised by process_in_place and point
-        // into buffers its jobs borrow from the caller's items, which stay borrowed and
-        // untouched until the call returns (the call is synchronous); data slices are
-        // exclusive (in place, no destination); IVs are GCM_IV_LEN bytes, tags GCM_TAG_LEN
-        // (checked) and AADs at least the session's AAD length (checked). DPDK only reads
-        // the IV and AAD, so pointers derived from shared references passed as `void *` are
-        // never written through.
+        // SAFETY: the session belongs to its device; the arrays' first `n` entries, the only
+        // ones DPDK reads for `num` = `n`, were written by push (each sgl points at its vec in
+        // this same, unmoved value) and point into buffers the jobs borrow from the caller's
+        // items, which stay borrowed and untouched until the call returns (the call is
+        // synchronous); data slices are exclusive (in place, no destination); IVs are
+        // GCM_IV_LEN bytes, tags GCM_TAG_LEN and AADs at least the session's AAD length
+        // (process_in_place checked both). DPDK only reads the IV and AAD, so pointers derived
+        // from shared references passed as `void *` are never written through.
         unsafe {
             sys::rte_cryptodev_sym_cpu_crypto_process(
-                self.dev.id,
-                self.session.as_ptr(),
+                session.dev.id,
+                session.session.as_ptr(),
                 ofs,
                 &mut sym,
             )
         };
         let mut done = 0;
-        for (k, &slot) in slots[..n].iter().enumerate() {
+        for (k, &slot) in self.slots[..n].iter().enumerate() {
             ok[slot] = status[k] == 0;
             done += usize::from(status[k] == 0);
         }
