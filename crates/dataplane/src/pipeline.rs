@@ -464,6 +464,9 @@ impl<'a> Pipeline<'a> {
                 };
                 self.rewrite_l2(port, egress, next_hop, buf, events)
             }
+            // The SA and its port are looked up again where the burst is sealed
+            // (`encapsulate_burst`), which drops the packets if either is gone.
+            Target::Sa { .. } if self.defer_encapsulation => Action::Encapsulate(target),
             Target::Sa {
                 map,
                 entry,
@@ -482,9 +485,6 @@ impl<'a> Pipeline<'a> {
                 let Some(egress) = self.policy.port(port) else {
                     return Action::Drop(Reason::NoRoute);
                 };
-                if self.defer_encapsulation {
-                    return Action::Encapsulate(target);
-                }
                 if sa.encapsulate(buf, self.now_ns).is_err() {
                     return Action::Drop(Reason::EspEncapFailed);
                 }

@@ -1,7 +1,7 @@
 //! Inbound SA: classification of received packets and tunnel-mode decapsulation.
 
 use crate::counters::{BurstTally, SaCounters};
-use crate::outbound::AadBytes;
+use crate::outbound::{join_4_8, AadBytes};
 use crate::replay::{ReplayError, ReplayWindow};
 use crate::sa::{LifetimeState, RekeyReason, SaError, SaParams, TunnelTemplate};
 use crate::{DropReason, Transform, ICV_LEN, IV_LEN, MAX_BURST};
@@ -286,9 +286,9 @@ impl InboundSa {
             .ok_or(DropReason::OutsideWindow)?;
         self.window.check(seq).map_err(replay_reason)?;
 
-        let mut nonce = [0u8; 12];
-        nonce[..4].copy_from_slice(&self.salt);
-        nonce[4..].copy_from_slice(&data[esp_at + 8..esp_at + 16]);
+        let mut iv = [0u8; IV_LEN];
+        iv.copy_from_slice(&data[esp_at + 8..esp_at + 16]);
+        let nonce = join_4_8(self.salt, iv);
         let aad = AadBytes::new(spi, seq, self.esn);
         let sealed = &mut data[esp_at + 16..];
         let plain_len = self

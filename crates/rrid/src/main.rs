@@ -252,16 +252,7 @@ fn main() -> ExitCode {
     // device (`--vdev crypto_aesni_gcm` on the command line or in `dpdk eal-options`), with
     // ring otherwise. Released before the EAL goes, on every path out (declared after it).
     let _crypto = if dataplane::crypto::use_device(&eal, "crypto_aesni_gcm") {
-        match dataplane::crypto::ring_from() {
-            Some(n) => tracing::info!(
-                target: "rrid",
-                "AES-GCM bursts sealed on crypto_aesni_gcm (intel-ipsec-mb), plaintexts of {n} bytes or more with ring (faster here)"
-            ),
-            None => tracing::info!(
-                target: "rrid",
-                "AES-GCM bursts sealed on crypto_aesni_gcm (intel-ipsec-mb)"
-            ),
-        }
+        tracing::info!(target: "rrid", "{}", dataplane::crypto::engines());
         Some(ReleaseCryptoOnDrop)
     } else {
         None

@@ -78,12 +78,7 @@ fn main() -> ExitCode {
     // With `--vdev crypto_aesni_gcm` among the EAL options, outbound AES-GCM SAs seal their
     // bursts with intel-ipsec-mb; otherwise with ring.
     if dataplane::crypto::use_device(&eal, "crypto_aesni_gcm") {
-        match dataplane::crypto::ring_from() {
-            Some(n) => eprintln!(
-                "rri-dp: AES-GCM bursts sealed on crypto_aesni_gcm (intel-ipsec-mb), plaintexts of {n} bytes or more with ring (faster here)"
-            ),
-            None => eprintln!("rri-dp: AES-GCM bursts sealed on crypto_aesni_gcm (intel-ipsec-mb)"),
-        }
+        eprintln!("rri-dp: {}", dataplane::crypto::engines());
     }
     let text = match std::fs::read_to_string(&cli.config) {
         Ok(t) => t,
