@@ -5,6 +5,8 @@ mod common;
 
 use dpdk::{Eal, MbufBurst, Mempool, MempoolConfig, Port, PortConfig};
 use pktbuf::PacketBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 const PER_WORKER: u32 = 20_000;
 
@@ -32,8 +34,12 @@ fn two_workers_poll_their_own_queues() {
     let port = Port::start(&eal, 0, &config, &pool).unwrap();
     port.reset_stats().unwrap();
 
+    // The workers stay busy until the main lcore has tried to launch on one of them (on a
+    // fast machine they finished their packets before it got there).
+    let launch_tried = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for (queue, &lcore) in workers.iter().enumerate() {
+        let launch_tried = Arc::clone(&launch_tried);
         let queue = u16::try_from(queue).unwrap();
         let (mut rx, mut tx) = (port.rx_queue(queue).unwrap(), port.tx_queue(queue).unwrap());
         let pool = pool.clone();
@@ -65,6 +71,9 @@ fn two_workers_poll_their_own_queues() {
                         }
                     }
                 }
+                while !launch_tried.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
                 (me, sent, received, foreign)
             })
             .unwrap();
@@ -75,6 +84,7 @@ fn two_workers_poll_their_own_queues() {
     assert!(eal
         .launch(workers[0], || ())
         .is_err_and(|e| e.errno == libc::EBUSY));
+    launch_tried.store(true, Ordering::Release);
 
     for (handle, &lcore) in handles.into_iter().zip(&workers) {
         assert_eq!(handle.lcore(), lcore);
