@@ -324,7 +324,7 @@ struct CallVectors {
     digests: [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
     aads: [MaybeUninit<sys::rte_crypto_va_iova_ptr>; MAX_GCM_BURST],
     /// Each queued job's index among the caller's items.
-    slots: [usize; MAX_GCM_BURST],
+    slots: [MaybeUninit<usize>; MAX_GCM_BURST],
     queued: usize,
 }
 
@@ -336,7 +336,7 @@ impl CallVectors {
             ivs: [MaybeUninit::uninit(); MAX_GCM_BURST],
             digests: [MaybeUninit::uninit(); MAX_GCM_BURST],
             aads: [MaybeUninit::uninit(); MAX_GCM_BURST],
-            slots: [0; MAX_GCM_BURST],
+            slots: [MaybeUninit::uninit(); MAX_GCM_BURST],
             queued: 0,
         }
     }
@@ -359,7 +359,7 @@ impl CallVectors {
         self.ivs[k].write(va(job.iv.as_ptr()));
         self.digests[k].write(va(job.tag.as_mut_ptr()));
         self.aads[k].write(va(job.aad.as_ptr()));
-        self.slots[k] = slot;
+        self.slots[k].write(slot);
         self.queued += 1;
     }
 
@@ -368,7 +368,12 @@ impl CallVectors {
     fn submit(&mut self, session: &GcmSession, ok: &mut [bool]) -> usize {
         let n = self.queued;
         self.queued = 0;
-        let mut status = [0i32; MAX_GCM_BURST];
+        // Written by the device for each of the `n` jobs; set to a failure first so that a
+        // job it skipped does not count as sealed.
+        let mut status = [MaybeUninit::<i32>::uninit(); MAX_GCM_BURST];
+        for s in &mut status[..n] {
+            s.write(-1);
+        }
         let mut sym = sys::rte_crypto_sym_vec {
             num: n as u32,
             src_sgl: self.sgls.as_mut_ptr().cast(),
@@ -378,7 +383,7 @@ impl CallVectors {
             __bindgen_anon_1: sys::rte_crypto_sym_vec__bindgen_ty_1 {
                 aad: self.aads.as_mut_ptr().cast(),
             },
-            status: status.as_mut_ptr(),
+            status: status.as_mut_ptr().cast(),
         };
         // SAFETY: an all-zero offset union means no head or tail to skip.
         let ofs: sys::rte_crypto_sym_ofs = unsafe { std::mem::zeroed() };
@@ -399,9 +404,12 @@ impl CallVectors {
             )
         };
         let mut done = 0;
-        for (k, &slot) in self.slots[..n].iter().enumerate() {
-            ok[slot] = status[k] == 0;
-            done += usize::from(status[k] == 0);
+        for (slot, status) in self.slots[..n].iter().zip(&status[..n]) {
+            // SAFETY: push wrote the first `n` slots; the first `n` statuses were written
+            // above (and perhaps again by the device).
+            let (slot, sealed) = unsafe { (slot.assume_init(), status.assume_init() == 0) };
+            ok[slot] = sealed;
+            done += usize::from(sealed);
         }
         done
     }
