@@ -116,15 +116,16 @@ pub struct Pipeline<'a> {
     pub defer_encapsulation: bool,
     /// The last SA's outer route: a burst's packets mostly go to one SA, whose peer's route
     /// cannot change while the snapshots are held.
-    outer_route: Cell<Option<OuterRoute>>,
+    outer_route: Cell<Option<OuterRoute<'a>>>,
 }
 
 /// Where an SA's outer packets leave, as [`Pipeline::outer_route`] found it.
 #[derive(Debug, Clone, Copy)]
-struct OuterRoute {
+struct OuterRoute<'a> {
     /// The SA's address: only compared, never dereferenced.
     sa: usize,
     port: u16,
+    egress: &'a PortPolicy,
     next_hop: Ipv4Addr,
 }
 
@@ -418,11 +419,21 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Where the outer packets of `sa` leave: port, its policy, next hop.
+    #[inline]
     fn outer_route(&self, sa: &esp::OutboundSa) -> Option<(u16, &'a PortPolicy, Ipv4Addr)> {
         let key = std::ptr::from_ref(sa) as usize;
         if let Some(known) = self.outer_route.get().filter(|r| r.sa == key) {
-            return Some((known.port, self.policy.port(known.port)?, known.next_hop));
+            return Some((known.port, known.egress, known.next_hop));
         }
+        self.find_outer_route(sa, key)
+    }
+
+    #[cold]
+    fn find_outer_route(
+        &self,
+        sa: &esp::OutboundSa,
+        key: usize,
+    ) -> Option<(u16, &'a PortPolicy, Ipv4Addr)> {
         let peer = sa.template().dst;
         let (_, adj) = self.fib.lookup(0, peer)?;
         let port = self.policy.interface_port(adj.interface)?;
@@ -435,12 +446,15 @@ impl<'a> Pipeline<'a> {
         self.outer_route.set(Some(OuterRoute {
             sa: key,
             port,
+            egress,
             next_hop,
         }));
         Some((port, egress, next_hop))
     }
 
-    /// Sends a packet that fits toward a decided target: TTL, encapsulation, L2.
+    /// Sends a packet that fits toward a decided target: TTL, encapsulation, L2. `buf` holds
+    /// an IPv4 packet its caller checked.
+    #[inline]
     fn deliver<B: PacketBuf + ?Sized>(
         &self,
         target: Target,
@@ -449,13 +463,9 @@ impl<'a> Pipeline<'a> {
         counters: &mut WorkerCountersSnapshot,
         events: &mut impl FnMut(Event),
     ) -> Action {
-        if transit {
-            let Ok(mut ip) = Ipv4Packet::new_checked(buf.data_mut()) else {
-                return Action::Drop(Reason::IpMalformed);
-            };
-            if ip.decrement_ttl().is_none() {
-                return Action::Drop(Reason::TtlExpired);
-            }
+        // forward() and fragment() checked the header; the TTL check is deliver's own.
+        if transit && ipv4::decrement_ttl(buf.data_mut()).is_none() {
+            return Action::Drop(Reason::TtlExpired);
         }
         match target {
             Target::Clear { port, next_hop } => {
@@ -700,7 +710,10 @@ fn is_ike_500(packet: &[u8]) -> bool {
 fn largest_inner(sa: &esp::OutboundSa, mtu: usize) -> usize {
     let align = sa.padding_alignment();
     let room = mtu.saturating_sub(sa.front_overhead() + esp::ICV_LEN);
-    (room / align * align).saturating_sub(2)
+    // A power of two (4 or 16): a mask, where a division was the costliest instruction of
+    // a packet's crypto map path.
+    debug_assert!(align.is_power_of_two());
+    (room & !(align - 1)).saturating_sub(2)
 }
 
 #[cfg(test)]

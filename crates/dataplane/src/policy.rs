@@ -104,7 +104,7 @@ pub struct Policy {
     /// RIB interface index to DPDK port id (routes name interfaces by RIB index).
     pub interface_ports: Vec<Option<u16>>,
     /// Our addresses on every port.
-    pub local: FxHashSet<u32>,
+    pub local: LocalAddresses,
     /// (port, address) to MAC.
     pub neighbours: FxHashMap<(u16, u32), [u8; 6]>,
     pub maps: Vec<CryptoMapPolicy>,
@@ -120,7 +120,7 @@ impl Policy {
 
     #[inline]
     pub fn is_local(&self, addr: Ipv4Addr) -> bool {
-        self.local.contains(&u32::from(addr))
+        self.local.contains(u32::from(addr))
     }
 
     #[inline]
@@ -154,6 +154,46 @@ impl Policy {
     }
 }
 
+/// Our addresses: a set, behind a one-word filter. Nearly every packet a worker sees is for
+/// somebody else, and the filter turns those away with a multiply, a shift and a bit test
+/// (the set's lookup alone was some 30 instructions per packet).
+#[derive(Debug, Default, Clone)]
+pub struct LocalAddresses {
+    /// Bit [`filter_bit`] of every address in `set` (a one-hash Bloom filter).
+    filter: u64,
+    set: FxHashSet<u32>,
+}
+
+impl LocalAddresses {
+    #[inline]
+    pub fn contains(&self, addr: u32) -> bool {
+        self.filter & filter_bit(addr) != 0 && self.set.contains(&addr)
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+impl FromIterator<u32> for LocalAddresses {
+    fn from_iter<I: IntoIterator<Item = u32>>(addresses: I) -> Self {
+        let set: FxHashSet<u32> = addresses.into_iter().collect();
+        let filter = set.iter().fold(0, |f, &a| f | filter_bit(a));
+        LocalAddresses { filter, set }
+    }
+}
+
+/// One of 64 bits, from the top six bits of a multiplicative hash (addresses that differ
+/// only in their low bits, as a site's do, still spread).
+#[inline]
+fn filter_bit(addr: u32) -> u64 {
+    1 << (addr.wrapping_mul(0x9e37_79b9) >> 26)
+}
+
 /// Where the control thread publishes the policy and workers load it.
 pub type PolicyHandle = Arc<ArcSwap<Policy>>;
 
@@ -164,4 +204,27 @@ fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
         u32::MAX << (32 - u32::from(len.min(32)))
     };
     u32::from(a) & mask == u32::from(b) & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LocalAddresses;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    proptest! {
+        /// The filter never hides an address of the set, and never lets another one in.
+        #[test]
+        fn local_addresses_answer_like_a_set(
+            ours in proptest::collection::vec(any::<u32>(), 0..100),
+            probes in proptest::collection::vec(any::<u32>(), 0..200),
+        ) {
+            let local: LocalAddresses = ours.iter().copied().collect();
+            let model: HashSet<u32> = ours.iter().copied().collect();
+            prop_assert_eq!(local.len(), model.len());
+            for a in ours.iter().chain(&probes) {
+                prop_assert_eq!(local.contains(*a), model.contains(a), "address {:#x}", a);
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@
 use crate::counters::{Reason, WorkerCounters, WorkerCountersSnapshot, MAX_PORTS};
 use crate::pipeline::{Action, Event, Pipeline, PuntReason, Target};
 use crate::policy::PolicyHandle;
+use arrayvec::ArrayVec;
 use dpdk::{Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -52,9 +53,10 @@ impl std::fmt::Debug for Worker {
 }
 
 /// Packets waiting to be encapsulated, a burst per SA, at the end of each receive burst.
+/// ArrayVecs: nothing is initialised past what is pushed, and nothing is allocated.
 struct Pending {
-    mbufs: Vec<Mbuf>,
-    targets: Vec<Target>,
+    mbufs: ArrayVec<Mbuf, PENDING_MAX>,
+    targets: ArrayVec<Target, PENDING_MAX>,
 }
 
 /// Room in [`Pending`]: every packet of a receive burst, each fragmented as far as it goes.
@@ -63,9 +65,20 @@ const PENDING_MAX: usize = RX_BURST * (crate::MAX_FRAGMENTS + 1);
 impl Pending {
     fn new() -> Self {
         Pending {
-            mbufs: Vec::with_capacity(PENDING_MAX),
-            targets: Vec::with_capacity(PENDING_MAX),
+            mbufs: ArrayVec::new(),
+            targets: ArrayVec::new(),
         }
+    }
+
+    #[inline]
+    fn push(&mut self, mbuf: Mbuf, target: Target, local: &mut WorkerCountersSnapshot) {
+        if self.mbufs.is_full() {
+            // Cannot happen (the room is a whole burst fragmented to the limit).
+            local.drops[Reason::EspEncapFailed as usize] += 1;
+            return;
+        }
+        self.mbufs.push(mbuf);
+        self.targets.push(target);
     }
 
     /// Encapsulates everything waiting, one `encapsulate_burst` per run of packets to the same
@@ -78,29 +91,32 @@ impl Pending {
         local: &mut WorkerCountersSnapshot,
         events: &mut impl FnMut(Event),
     ) {
-        // Taken out and put back, so that the capacity stays (no allocation per round) and
-        // dispatch may use `self`.
-        let mut mbufs = std::mem::take(&mut self.mbufs);
-        let mut done = 0;
-        while !mbufs.is_empty() {
-            let target = self.targets[done];
-            let run = self.targets[done..]
+        // Each run is taken off the front; drain shifts what follows down.
+        while let Some(&target) = self.targets.first() {
+            let limit = self.targets.len().min(esp::MAX_BURST);
+            let run = 1 + self.targets[1..limit]
                 .iter()
-                .take(esp::MAX_BURST)
                 .take_while(|t| **t == target)
                 .count();
-            let mut actions = [Action::Drop(Reason::NoSa); esp::MAX_BURST];
-            pipeline.encapsulate_burst(target, &mut mbufs[..run], local, events, &mut |i, a| {
-                if let Some(slot) = actions.get_mut(i) {
-                    *slot = a;
+            let mut actions = ArrayVec::<Action, { esp::MAX_BURST }>::new();
+            pipeline.encapsulate_burst(
+                target,
+                &mut self.mbufs[..run],
+                local,
+                events,
+                &mut |_, a| {
+                    let _ = actions.try_push(a);
+                },
+            );
+            for (mbuf, action) in self.mbufs.drain(..run).zip(actions) {
+                match action {
+                    Action::Forward(out) => outputs.forward(usize::from(out), mbuf, local),
+                    action => outputs.dispatch(in_port, mbuf, action, local, &mut None),
                 }
-            });
-            for (mbuf, action) in mbufs.drain(..run).zip(actions) {
-                outputs.dispatch(in_port, mbuf, action, local, self);
             }
-            done += run;
+            self.targets.drain(..run);
         }
-        self.mbufs = mbufs;
+        self.mbufs.clear();
         self.targets.clear();
     }
 }
@@ -113,7 +129,8 @@ struct Outputs<'w> {
 }
 
 impl Outputs<'_> {
-    /// Queues, punts or frees one packet according to its action.
+    /// Queues, punts or frees one packet according to its action; one for encapsulation goes
+    /// to `pending` (or is dropped and counted if there is none).
     #[inline]
     fn dispatch(
         &mut self,
@@ -121,39 +138,36 @@ impl Outputs<'_> {
         mbuf: Mbuf,
         action: Action,
         local: &mut WorkerCountersSnapshot,
-        pending: &mut Pending,
+        pending: &mut Option<&mut Pending>,
     ) {
         match action {
-            Action::Forward(out) => {
-                let out = usize::from(out);
-                let (Some(buffer), Some(queue)) =
-                    (self.buffers.get_mut(out), self.queues.get_mut(out))
-                else {
-                    local.drops[Reason::NoRoute as usize] += 1;
-                    return;
-                };
-                if let Err(mbuf) = buffer.push(mbuf) {
-                    flush(queue, buffer, out, local);
-                    let _ = buffer.push(mbuf);
-                }
-            }
+            Action::Forward(out) => self.forward(usize::from(out), mbuf, local),
             Action::Punt(reason) => {
                 if self.punt.try_send((in_port, reason, mbuf)).is_err() {
                     local.punted -= 1;
                     local.drops[Reason::PuntQueueFull as usize] += 1;
                 }
             }
-            Action::Encapsulate(target) => {
-                if pending.mbufs.len() < PENDING_MAX {
-                    pending.mbufs.push(mbuf);
-                    pending.targets.push(target);
-                } else {
-                    // Cannot happen (the room is a whole burst fragmented to the limit).
-                    local.drops[Reason::EspEncapFailed as usize] += 1;
-                }
-            }
+            Action::Encapsulate(target) => match pending {
+                Some(pending) => pending.push(mbuf, target, local),
+                None => local.drops[Reason::EspEncapFailed as usize] += 1,
+            },
             // Fragments are resolved before dispatch; a stray one is dropped.
             Action::Drop(_) | Action::Fragment(_) => drop(mbuf),
+        }
+    }
+
+    /// Queues a packet on port `out`'s transmit buffer, flushing it first when full.
+    #[inline(always)]
+    fn forward(&mut self, out: usize, mbuf: Mbuf, local: &mut WorkerCountersSnapshot) {
+        let (Some(buffer), Some(queue)) = (self.buffers.get_mut(out), self.queues.get_mut(out))
+        else {
+            local.drops[Reason::NoRoute as usize] += 1;
+            return;
+        };
+        if let Err(mbuf) = buffer.push(mbuf) {
+            flush(queue, buffer, out, local);
+            let _ = buffer.push(mbuf);
         }
     }
 }
@@ -227,10 +241,19 @@ impl Worker {
                                 },
                             );
                             for (m, a) in done.iter_mut().filter_map(Option::take) {
-                                outputs.dispatch(port, m, a, &mut local, &mut pending);
+                                outputs.dispatch(port, m, a, &mut local, &mut Some(&mut pending));
                             }
                         }
-                        action => outputs.dispatch(port, mbuf, action, &mut local, &mut pending),
+                        // The common cases first, without dispatch's match.
+                        Action::Encapsulate(target) => pending.push(mbuf, target, &mut local),
+                        Action::Forward(out) => outputs.forward(usize::from(out), mbuf, &mut local),
+                        action => outputs.dispatch(
+                            port,
+                            mbuf,
+                            action,
+                            &mut local,
+                            &mut Some(&mut pending),
+                        ),
                     }
                 }
                 pending.flush(&pipeline, &mut outputs, port, &mut local, &mut on_event);
