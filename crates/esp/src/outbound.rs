@@ -8,7 +8,7 @@ use pktbuf::PacketBuf;
 use ring::aead::{Aad, LessSafeKey, Nonce};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use wire::ipv4::{self, Ipv4Packet};
+use wire::ipv4;
 
 /// One outbound SA. Shared by reference between every core that sends on it.
 #[derive(Debug)]
@@ -24,6 +24,9 @@ pub struct OutboundSa {
     /// One's-complement sum of the outer header words that never change (version, TTL,
     /// protocol, addresses), so each packet adds only its own words.
     outer_fixed_sum: u32,
+    /// The outer IPv4 header with the fields that never change filled in (version, TTL,
+    /// protocol, addresses) and zeros where each packet writes its own.
+    outer_header: [u8; ipv4::HEADER_LEN],
     /// How many sequence numbers have been handed out; the next is `used + 1`. Only ever
     /// grows, by compare-and-swap, and never past `seq_limit`: this is what makes every
     /// nonce of the SA distinct (see the crate documentation).
@@ -102,6 +105,7 @@ impl OutboundSa {
             template: params.tunnel,
             align: params.padding.alignment(),
             outer_fixed_sum: outer_fixed_sum(&params.tunnel),
+            outer_header: outer_header(&params.tunnel),
             used: AtomicU64::new(0),
             seq_limit,
             limit_is_lifetime,
@@ -380,10 +384,15 @@ impl OutboundSa {
     /// packet; changes nothing else.
     #[inline]
     fn prepare<B: PacketBuf + ?Sized>(&self, buf: &mut B) -> Result<(), DropReason> {
-        let total = match Ipv4Packet::new_checked(buf.data()) {
-            Ok(inner) => inner.total_len(),
-            Err(_) => return Err(DropReason::MalformedInner),
+        // Only what encapsulation relies on: an IPv4 header whose total length the buffer
+        // holds (the forwarding path has checked the rest, and the peer checks it again).
+        let total = match buf.data().first_chunk::<{ ipv4::HEADER_LEN }>() {
+            Some(h) if h[0] >> 4 == 4 => usize::from(u16::from_be_bytes([h[2], h[3]])),
+            _ => return Err(DropReason::MalformedInner),
         };
+        if total < ipv4::HEADER_LEN || total > buf.len() {
+            return Err(DropReason::MalformedInner);
+        }
         let excess = buf.len() - total;
         let trailer = padded_len(total, self.align) - total + ICV_LEN;
         if buf.headroom() < self.front_overhead() || buf.tailroom() + excess < trailer {
@@ -438,9 +447,9 @@ impl OutboundSa {
         F: FnOnce(&'b mut [u8], &'b mut [u8], [u8; 12], AadBytes),
     {
         let inner_len = buf.len();
-        let (tos, inner_df) = {
-            let b = buf.data();
-            (b[1], b[6] & 0x40 != 0)
+        let (tos, inner_df) = match buf.data().first_chunk::<8>() {
+            Some(b) => (b[1], b[6] & 0x40 != 0),
+            None => return,
         };
         let plain_len = padded_len(inner_len, self.align);
         let pad_len = plain_len - 2 - inner_len;
@@ -456,19 +465,17 @@ impl OutboundSa {
         // length is a call, covers it; what it writes past the padding is overwritten next
         // or by the ICV.
         debug_assert!(pad_len < 16);
-        tail[..16].copy_from_slice(&crate::PAD_PATTERN[..16]);
-        tail[pad_len] = pad_len as u8;
-        tail[pad_len + 1] = ipv4::proto::IPV4;
+        if let Some(fixed) = tail.first_chunk_mut::<16>() {
+            fixed.copy_from_slice(&crate::PAD_PATTERN[..16]);
+        }
+        if let Some(trailer) = tail.get_mut(pad_len..pad_len + 2) {
+            trailer.copy_from_slice(&[pad_len as u8, ipv4::proto::IPV4]);
+        }
         if buf.prepend(front).is_err() {
             return;
         }
 
         let t = &self.template;
-        let data = buf.data_mut();
-        let (protocol, esp_at) = match t.udp {
-            Some(_) => (ipv4::proto::UDP, ipv4::HEADER_LEN + wire::udp::HEADER_LEN),
-            None => (ipv4::proto::ESP, ipv4::HEADER_LEN),
-        };
         let ident = match t.ident {
             IdentPolicy::FromSequence => seq as u16,
             IdentPolicy::Fixed(v) => v,
@@ -485,32 +492,44 @@ impl OutboundSa {
             + outer_len as u32
             + u32::from(ident)
             + u32::from(flags);
-        let h = &mut data[..ipv4::HEADER_LEN];
-        h[0] = 0x45;
-        h[1] = tos;
-        h[2..4].copy_from_slice(&(outer_len as u16).to_be_bytes());
-        h[4..6].copy_from_slice(&ident.to_be_bytes());
-        h[6..8].copy_from_slice(&flags.to_be_bytes());
-        h[8] = t.ttl;
-        h[9] = protocol;
-        h[10..12].copy_from_slice(&wire::checksum::fold(sum).to_be_bytes());
-        h[12..16].copy_from_slice(&t.src.octets());
-        h[16..20].copy_from_slice(&t.dst.octets());
-        if let Some(udp) = t.udp {
-            wire::udp::emit_header(
-                &mut data[ipv4::HEADER_LEN..],
-                udp.src_port,
-                udp.dst_port,
-                outer_len - esp_at,
-            );
-        }
-        wire::esp::emit_header(&mut data[esp_at..], self.spi, seq as u32);
-        data[esp_at + 8..esp_at + 16].copy_from_slice(&iv);
+        // The header is the SA's prebuilt one with this packet's five fields written in,
+        // stored whole; fixed-size chunks so that no field needs its own bounds check.
+        let mut header = self.outer_header;
+        header[1] = tos;
+        header[2..4].copy_from_slice(&(outer_len as u16).to_be_bytes());
+        header[4..6].copy_from_slice(&ident.to_be_bytes());
+        header[6..8].copy_from_slice(&flags.to_be_bytes());
+        header[10..12].copy_from_slice(&wire::checksum::fold(sum).to_be_bytes());
+        let Some((h, rest)) = buf
+            .data_mut()
+            .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
+        else {
+            return;
+        };
+        *h = header;
+        let rest = match t.udp {
+            Some(udp) => {
+                let Some((u, rest)) = rest.split_first_chunk_mut::<{ wire::udp::HEADER_LEN }>()
+                else {
+                    return;
+                };
+                let payload_len = outer_len - ipv4::HEADER_LEN - wire::udp::HEADER_LEN;
+                wire::udp::emit_header(u, udp.src_port, udp.dst_port, payload_len);
+                rest
+            }
+            None => rest,
+        };
+        let Some((esp, rest)) = rest.split_first_chunk_mut::<16>() else {
+            return;
+        };
+        esp[..4].copy_from_slice(&self.spi.to_be_bytes());
+        esp[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+        esp[8..].copy_from_slice(&iv);
 
         let nonce = join_4_8(self.salt, iv);
         let aad = AadBytes::new(self.spi, seq, self.esn);
 
-        let (plain, icv) = data[esp_at + 16..].split_at_mut(plain_len);
+        let (plain, icv) = rest.split_at_mut(plain_len.min(rest.len()));
         aead(plain, icv, nonce, aad);
     }
 }
@@ -522,6 +541,21 @@ impl OutboundSa {
 pub(crate) fn padded_len(inner_len: usize, align: usize) -> usize {
     debug_assert!(align.is_power_of_two());
     (inner_len + 2 + align - 1) & !(align - 1)
+}
+
+/// The outer header's bytes that are the same for every packet; the others zero.
+fn outer_header(t: &TunnelTemplate) -> [u8; ipv4::HEADER_LEN] {
+    let mut h = [0u8; ipv4::HEADER_LEN];
+    h[0] = 0x45;
+    h[8] = t.ttl;
+    h[9] = if t.udp.is_some() {
+        ipv4::proto::UDP
+    } else {
+        ipv4::proto::ESP
+    };
+    h[12..16].copy_from_slice(&t.src.octets());
+    h[16..20].copy_from_slice(&t.dst.octets());
+    h
 }
 
 /// The part of the outer header checksum sum that is the same for every packet.
