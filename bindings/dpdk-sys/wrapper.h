@@ -30,3 +30,64 @@
  */
 static inline int rri_rte_errno(void) { return rte_errno; }
 static inline void rri_rte_errno_set(int value) { rte_errno = value; }
+
+/*
+ * intel-ipsec-mb, the library behind DPDK's crypto_aesni_gcm device, called directly for
+ * AES-GCM sealing: one call per packet instead of the device's glue around init, update and
+ * finalize. Its API is macros over function pointers in IMB_MGR; these shims give Rust plain
+ * functions. IMB_MGR and the key schedule stay opaque (allocated and freed here).
+ */
+#include <stdlib.h>
+#include <intel-ipsec-mb.h>
+
+static inline IMB_MGR *rri_imb_mgr_new(void)
+{
+        IMB_MGR *mgr = alloc_mb_mgr(0);
+        if (mgr != NULL)
+                init_mb_mgr_auto(mgr, NULL);
+        return mgr;
+}
+
+static inline void rri_imb_mgr_free(IMB_MGR *mgr) { free_mb_mgr(mgr); }
+
+static inline int rri_imb_mgr_error(IMB_MGR *mgr) { return imb_get_errno(mgr); }
+
+static inline const char *rri_imb_version(void) { return imb_get_version_str(); }
+
+/* The expanded key and hash key for AES-128 (key_len 16) or AES-256 (32); NULL otherwise. */
+static inline struct gcm_key_data *rri_imb_gcm_key_new(IMB_MGR *mgr, const uint8_t *key,
+                                                       int key_len)
+{
+        struct gcm_key_data *data;
+        if (key_len != 16 && key_len != 32)
+                return NULL;
+        data = aligned_alloc(64, (sizeof(*data) + 63) & ~(size_t)63);
+        if (data == NULL)
+                return NULL;
+        if (key_len == 16)
+                IMB_AES128_GCM_PRE(mgr, key, data);
+        else
+                IMB_AES256_GCM_PRE(mgr, key, data);
+        return data;
+}
+
+static inline void rri_imb_gcm_key_free(struct gcm_key_data *data)
+{
+        if (data != NULL) {
+                /* Key material: cleared before the memory goes back. */
+                imb_clear_mem(data, sizeof(*data));
+                free(data);
+        }
+}
+
+/* Seals `len` bytes at `data` in place with a 12-byte IV; writes a 16-byte tag. */
+static inline void rri_imb_gcm_seal(IMB_MGR *mgr, const struct gcm_key_data *key, int key_len,
+                                    uint8_t *data, uint64_t len, const uint8_t *iv,
+                                    const uint8_t *aad, uint64_t aad_len, uint8_t *tag)
+{
+        struct gcm_context_data ctx;
+        if (key_len == 16)
+                IMB_AES128_GCM_ENC(mgr, key, &ctx, data, data, len, iv, aad, aad_len, tag, 16);
+        else
+                IMB_AES256_GCM_ENC(mgr, key, &ctx, data, data, len, iv, aad, aad_len, tag, 16);
+}

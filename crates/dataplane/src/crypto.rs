@@ -1,5 +1,12 @@
-//! ESP's burst sealing ([`esp::BurstSeal`]) on intel-ipsec-mb through DPDK's CPU crypto API
-//! ([`dpdk::GcmSession`]), with ring for the packets where ring is faster.
+//! ESP's burst sealing ([`esp::BurstSeal`]) on intel-ipsec-mb, with ring for the packets where
+//! ring is faster.
+//!
+//! intel-ipsec-mb is reached one of two ways. When the process's crypto device is
+//! `crypto_aesni_gcm` (the software device built on it), the library is called directly
+//! ([`dpdk::ImbGcm`]): one call per packet on the packet's own bytes, where the device turned
+//! each packet into a vector entry, checked it and made three library calls (about 130
+//! instructions per 64-byte packet more, measured with callgrind). Any other device is used
+//! through DPDK's CPU crypto API ([`dpdk::GcmSession`]).
 //!
 //! Which is faster depends on the processor and the packet size: on a host with AVX-512
 //! intel-ipsec-mb took half ring's time at every size; on one with VAES but no AVX-512 (its
@@ -13,13 +20,13 @@
 //! it cannot seal (a device error, an ICV slot that is not 16 bytes) is reported as not
 //! sealed, and the SA sends it with an ICV of zeros that the receiver drops.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 
-use dpdk::{CryptoDev, DpdkError, GcmDirection, GcmInPlace, GcmSession, GCM_TAG_LEN};
+use dpdk::{CryptoDev, DpdkError, GcmDirection, GcmInPlace, GcmSession, ImbGcm, GCM_TAG_LEN};
 use esp::{BurstSeal, OutboundSa, SaParams, SealJob, Transform};
 
 /// The crypto device outbound AES-GCM SAs seal their bursts on, while a process has one. Read
@@ -29,6 +36,10 @@ static DEVICE: Mutex<Option<CryptoDev>> = Mutex::new(None);
 /// Plaintext length from which new sealers use ring, as [`use_device`] measured it.
 static RING_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
 
+/// Whether new sealers call intel-ipsec-mb directly rather than through the device (the
+/// device is `crypto_aesni_gcm`, the library's own).
+static DIRECT: AtomicBool = AtomicBool::new(false);
+
 fn device() -> std::sync::MutexGuard<'static, Option<CryptoDev>> {
     DEVICE
         .lock()
@@ -37,8 +48,10 @@ fn device() -> std::sync::MutexGuard<'static, Option<CryptoDev>> {
 
 /// Opens the crypto device `name` (given to the EAL with `--vdev`) for every outbound AES-GCM
 /// SA made from now on in this process (see [`with_device_seal`]); `false` if there is no
-/// such device or it offers no CPU crypto, and SAs keep sealing with ring. The device keeps
-/// the EAL alive until [`release_device`] and the SAs sealing on it are gone.
+/// such device or it offers no CPU crypto, and SAs keep sealing with ring. For
+/// `crypto_aesni_gcm` the SAs call its library directly (see the module documentation); the
+/// device stays open all the same, as the operator's choice of engine. The device keeps the
+/// EAL alive until [`release_device`] and the SAs sealing on it are gone.
 pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
     let mut device = device();
     if device.is_some() {
@@ -46,7 +59,9 @@ pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
     }
     match CryptoDev::open(eal, name, 4096) {
         Ok(dev) => {
-            RING_FROM.store(calibrate(&dev), Ordering::Relaxed);
+            let direct = name.starts_with("crypto_aesni_gcm") && ImbGcm::new(&[0; 16]).is_ok();
+            DIRECT.store(direct, Ordering::Relaxed);
+            RING_FROM.store(calibrate(&dev, direct), Ordering::Relaxed);
             *device = Some(dev);
             true
         }
@@ -62,14 +77,21 @@ pub fn ring_from() -> Option<usize> {
 
 /// What sealers made now run on, for the log: the device, and ring from which size.
 pub fn engines() -> String {
-    let device = "AES-GCM bursts sealed on crypto_aesni_gcm (intel-ipsec-mb)";
+    let device = if DIRECT.load(Ordering::Relaxed) {
+        format!(
+            "AES-GCM bursts sealed with intel-ipsec-mb {} called directly (crypto_aesni_gcm's library)",
+            dpdk::ipsec_mb::version()
+        )
+    } else {
+        "AES-GCM bursts sealed on the crypto device (DPDK CPU crypto)".to_string()
+    };
     match ring_from() {
         Some(n) => format!("{device}, plaintexts of {n} bytes or more with ring (faster here)"),
-        None => device.to_string(),
+        None => device,
     }
 }
 
-/// Times the device against ring on bursts of 32 plaintexts of several sizes (AES-128, the
+/// Times the device (or its library, called directly) against ring on bursts of 32 plaintexts of several sizes (AES-128, the
 /// median of 9 interleaved rounds of 100 bursts each, a fraction of a second in all) and
 /// returns the smallest size from which ring is faster at that size and every larger one
 /// measured; `usize::MAX` if there is none.
@@ -81,15 +103,19 @@ pub fn engines() -> String {
 /// host where ring's bare call takes 1.27x the device's time at that size.) Ring must win by
 /// 5 %: where the two are within the noise, the device, which takes a whole burst in one
 /// call, stays.
-fn calibrate(dev: &CryptoDev) -> usize {
+fn calibrate(dev: &CryptoDev, direct: bool) -> usize {
     const SIZES: [usize; 6] = [64, 128, 256, 512, 1024, 1400];
     const BURST: usize = 32;
     const ROUNDS: usize = 9;
     let key = [0x5au8; 16];
-    let (Ok(device), Ok(ring)) = (
-        GcmBurstSeal::new(dev, &key, 8),
-        GcmBurstSeal::new(dev, &key, 8).map(|s| s.with_ring_from(0)),
-    ) else {
+    let sealer = || {
+        if direct {
+            GcmBurstSeal::direct(&key, 8)
+        } else {
+            GcmBurstSeal::new(dev, &key, 8)
+        }
+    };
+    let (Ok(device), Ok(ring)) = (sealer(), sealer().map(|s| s.with_ring_from(0))) else {
         return usize::MAX;
     };
     let time = |sealer: &GcmBurstSeal, buffers: &mut [Vec<u8>], size: usize| {
@@ -154,7 +180,12 @@ pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
         return sa;
     }
     let aad_len = if params.esn { 12 } else { 8 };
-    match GcmBurstSeal::new(dev, &params.key, aad_len) {
+    let sealer = if DIRECT.load(Ordering::Relaxed) {
+        GcmBurstSeal::direct(&params.key, aad_len)
+    } else {
+        GcmBurstSeal::new(dev, &params.key, aad_len)
+    };
+    match sealer {
         Ok(seal) => sa.with_burst_seal(Arc::new(
             seal.with_ring_from(RING_FROM.load(Ordering::Relaxed)),
         )),
@@ -162,17 +193,25 @@ pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
     }
 }
 
-/// AES-GCM burst sealing on a DPDK crypto device, and with ring from a plaintext length on.
+/// AES-GCM burst sealing on intel-ipsec-mb (directly or through a DPDK crypto device), and
+/// with ring from a plaintext length on.
 pub struct GcmBurstSeal {
-    session: GcmSession,
+    engine: Engine,
     ring: LessSafeKey,
     ring_from: usize,
+}
+
+/// What seals the plaintexts shorter than `ring_from`.
+#[derive(Debug)]
+enum Engine {
+    Device(GcmSession),
+    Direct(ImbGcm),
 }
 
 impl std::fmt::Debug for GcmBurstSeal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GcmBurstSeal")
-            .field("session", &self.session)
+            .field("engine", &self.engine)
             .field("ring_from", &self.ring_from)
             .finish_non_exhaustive()
     }
@@ -185,6 +224,22 @@ impl GcmBurstSeal {
     /// When the device refuses the session (key length, AAD length, no room).
     pub fn new(dev: &CryptoDev, key: &[u8], aad_len: usize) -> Result<Self, DpdkError> {
         let session = GcmSession::new(dev, key, aad_len, GcmDirection::Seal)?;
+        Self::with_engine(Engine::Device(session), key)
+    }
+
+    /// A sealer calling intel-ipsec-mb directly, for a 16- or 32-byte AES key and AAD of
+    /// `aad_len` bytes (8, or 12 with extended sequence numbers).
+    ///
+    /// # Errors
+    /// For another key or AAD length, or when the library cannot be set up.
+    pub fn direct(key: &[u8], aad_len: usize) -> Result<Self, DpdkError> {
+        if !matches!(aad_len, 8 | 12) {
+            return Err(DpdkError::new("intel-ipsec-mb AAD length", EINVAL));
+        }
+        Self::with_engine(Engine::Direct(ImbGcm::new(key)?), key)
+    }
+
+    fn with_engine(engine: Engine, key: &[u8]) -> Result<Self, DpdkError> {
         let algorithm = if key.len() == 32 {
             &AES_256_GCM
         } else {
@@ -194,7 +249,7 @@ impl GcmBurstSeal {
         let ring = UnboundKey::new(algorithm, key)
             .map_err(|_| DpdkError::new("ring AES-GCM key", EINVAL))?;
         Ok(GcmBurstSeal {
-            session,
+            engine,
             ring: LessSafeKey::new(ring),
             ring_from: usize::MAX,
         })
@@ -224,6 +279,17 @@ impl GcmBurstSeal {
     }
 }
 
+/// Seals one job with intel-ipsec-mb; whether it could (the ICV slot must be 16 bytes).
+#[inline]
+fn seal_direct(imb: &ImbGcm, job: &mut SealJob<'_>) -> bool {
+    let Ok(tag) = <&mut [u8; GCM_TAG_LEN]>::try_from(&mut *job.icv) else {
+        return false;
+    };
+    let aad = &job.aad[..job.aad_len.min(job.aad.len())];
+    imb.seal_in_place(job.plaintext, &job.nonce, aad, tag);
+    true
+}
+
 /// EINVAL: an invalid argument.
 const EINVAL: i32 = 22;
 
@@ -234,6 +300,19 @@ impl BurstSeal for GcmBurstSeal {
         // Plaintexts of `ring_from` bytes or more are sealed with ring first; the rest go to
         // the device where they lie, their IVs, AADs and ICV slots handed over as they are.
         let ring_from = self.ring_from;
+        let session = match &self.engine {
+            Engine::Device(session) => session,
+            Engine::Direct(imb) => {
+                for (job, ok) in jobs.iter_mut().zip(ok.iter_mut()) {
+                    *ok = if job.plaintext.len() >= ring_from {
+                        self.seal_with_ring(job)
+                    } else {
+                        seal_direct(imb, job)
+                    };
+                }
+                return;
+            }
+        };
         if ring_from < usize::MAX {
             for (job, ok) in jobs.iter_mut().zip(ok.iter_mut()) {
                 if job.plaintext.len() >= ring_from {
@@ -241,7 +320,7 @@ impl BurstSeal for GcmBurstSeal {
                 }
             }
         }
-        self.session.process_in_place(jobs, ok, |job| {
+        session.process_in_place(jobs, ok, |job| {
             (job.plaintext.len() < ring_from).then(|| GcmInPlace {
                 data: &mut *job.plaintext,
                 iv: &job.nonce,

@@ -1,6 +1,7 @@
-//! ESP burst encapsulation sealed by intel-ipsec-mb (DPDK's `crypto_aesni_gcm` through
-//! `dataplane::crypto::GcmBurstSeal`) gives the very packets ring gives, for both key sizes,
-//! with and without extended sequence numbers, plain ESP and ESP-in-UDP; they decapsulate.
+//! ESP burst encapsulation sealed by intel-ipsec-mb (`dataplane::crypto::GcmBurstSeal`, both
+//! through DPDK's `crypto_aesni_gcm` and calling the library directly) gives the very packets
+//! ring gives, for both key sizes, with and without extended sequence numbers, plain ESP and
+//! ESP-in-UDP; they decapsulate.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -51,8 +52,14 @@ fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
     ])
     .expect("EAL starts with crypto_aesni_gcm");
     let dev = CryptoDev::open(&eal, "crypto_aesni_gcm", 16).expect("CPU crypto device");
-    // Device only, ring from 600 bytes on (bursts mixing both), ring only.
-    for ring_from in [usize::MAX, 600, 0] {
+    // Device or library only, ring from 600 bytes on (bursts mixing both), ring only.
+    for (ring_from, direct) in [
+        (usize::MAX, false),
+        (600, false),
+        (0, false),
+        (usize::MAX, true),
+        (600, true),
+    ] {
         for transform in [Transform::AesGcm128, Transform::AesGcm256] {
             for (udp, esn) in [(false, false), (true, true)] {
                 let mut tunnel = TunnelTemplate::new(
@@ -68,9 +75,13 @@ fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
                 let keymat: Vec<u8> = (0..transform.keymat_len() as u8).map(|i| i * 3).collect();
                 let mut p = SaParams::from_keymat(0x2000_0001, transform, &keymat, tunnel).unwrap();
                 p.esn = esn;
-                let seal = GcmBurstSeal::new(&dev, &p.key, if esn { 12 } else { 8 })
-                    .unwrap()
-                    .with_ring_from(ring_from);
+                let aad_len = if esn { 12 } else { 8 };
+                let seal = if direct {
+                    GcmBurstSeal::direct(&p.key, aad_len)
+                } else {
+                    GcmBurstSeal::new(&dev, &p.key, aad_len)
+                };
+                let seal = seal.unwrap().with_ring_from(ring_from);
                 let ring_sa = OutboundSa::new(&p, 0).unwrap();
                 let mb_sa = OutboundSa::new(&p, 0)
                     .unwrap()
@@ -86,7 +97,7 @@ fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
                     assert_eq!(
                         a[k].data(),
                         b[k].data(),
-                        "{transform:?} udp {udp} esn {esn} ring from {ring_from} packet {k}"
+                        "{transform:?} udp {udp} esn {esn} ring from {ring_from} direct {direct} packet {k}"
                     );
                     let mut buf = b[k].clone();
                     let Ok(Classified::Esp(at)) = classify(buf.data()) else {
@@ -103,4 +114,30 @@ fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
         }
     }
     drop(dev);
+}
+
+#[test]
+fn the_direct_sealer_refuses_what_it_cannot_seal() {
+    for (key_len, aad_len) in [(16, 4), (16, 16), (24, 8), (0, 8)] {
+        assert!(
+            GcmBurstSeal::direct(&vec![1u8; key_len], aad_len).is_err(),
+            "{key_len}-byte key, {aad_len}-byte AAD"
+        );
+    }
+    // A job whose ICV slot is not 16 bytes is reported as not sealed and left alone.
+    let seal = GcmBurstSeal::direct(&[1u8; 16], 8).unwrap();
+    let mut data = [7u8; 32];
+    let mut icv = [9u8; 8];
+    let mut jobs = [esp::SealJob {
+        plaintext: &mut data,
+        icv: &mut icv,
+        nonce: [0; 12],
+        aad: [0; 12],
+        aad_len: 8,
+    }];
+    let mut ok = [true];
+    esp::BurstSeal::seal_burst(&seal, &mut jobs, &mut ok);
+    assert!(!ok[0]);
+    assert_eq!(data, [7u8; 32]);
+    assert_eq!(icv, [9u8; 8]);
 }

@@ -9,7 +9,8 @@
 //! - [`MbufBurst`]: a fixed-size array of mbufs that receive fills and transmit drains, with
 //!   no allocation.
 //! - [`CryptoDev`] and [`GcmSession`]: AES-GCM bursts through DPDK's synchronous CPU crypto
-//!   API on a software crypto device (intel-ipsec-mb's `crypto_aesni_gcm`).
+//!   API on a software crypto device (intel-ipsec-mb's `crypto_aesni_gcm`); [`ipsec_mb::ImbGcm`]:
+//!   the same library's AES-GCM called directly, one call per packet.
 //! - [`Port`]: configure, start and stop with N receive and N transmit queues; link, MAC
 //!   address and statistics. Queues are handed out as [`RxQueue`] / [`TxQueue`] handles, at
 //!   most one per queue, which is what makes `rx_burst`/`tx_burst` safe: DPDK's burst
@@ -24,6 +25,7 @@ mod burst;
 mod crypto;
 mod eal;
 mod error;
+pub mod ipsec_mb;
 mod lcore;
 mod lpm;
 mod mbuf;
@@ -37,6 +39,7 @@ pub use crypto::{
 };
 pub use eal::Eal;
 pub use error::{DpdkError, EalError};
+pub use ipsec_mb::ImbGcm;
 pub use lcore::LcoreJoinHandle;
 pub use lpm::{RteLpm, LPM_LOOKUP_SUCCESS};
 pub use mbuf::Mbuf;
