@@ -201,19 +201,24 @@ impl<'a> Pipeline<'a> {
             }
             return;
         };
+        // The Ethernet header goes on in the same pass as the outer IPv4 and ESP headers.
+        let mut link = [0u8; esp::LINK_HEADER_LEN];
+        ether::emit(&mut link, mac, egress.mac, ETHERTYPE_IPV4);
         let mut verdicts = [Ok(()); esp::MAX_BURST];
         for (chunk_at, chunk) in bufs.chunks_mut(esp::MAX_BURST).enumerate() {
             let verdicts = &mut verdicts[..chunk.len()];
-            sa.encapsulate_burst(chunk, self.now_ns, verdicts);
-            for (i, (buf, verdict)) in chunk.iter_mut().zip(verdicts.iter()).enumerate() {
+            sa.encapsulate_burst_linked(chunk, self.now_ns, verdicts, Some(&link));
+            for (i, verdict) in verdicts.iter().enumerate() {
                 let action = match verdict {
                     Ok(()) => {
                         counters.encapsulated += 1;
-                        push_l2(port, egress, mac, buf)
+                        Action::Forward(port)
                     }
-                    Err(_) => Action::Drop(Reason::EspEncapFailed),
+                    Err(_) => {
+                        counters.drops[Reason::EspEncapFailed as usize] += 1;
+                        Action::Drop(Reason::EspEncapFailed)
+                    }
                 };
-                count_action(counters, action);
                 out(chunk_at * esp::MAX_BURST + i, action);
             }
         }
@@ -270,7 +275,7 @@ impl<'a> Pipeline<'a> {
         }
         // Forwarded packets lose their L2 header and any Ethernet padding.
         let excess = buf.len() - l3 - total;
-        if buf.trim(excess).is_err() || buf.adj(l3).is_err() {
+        if (excess != 0 && buf.trim(excess).is_err()) || buf.adj(l3).is_err() {
             return Action::Drop(Reason::IpTruncated);
         }
         if buf.data()[8] <= 1 {
@@ -454,7 +459,7 @@ impl<'a> Pipeline<'a> {
 
     /// Sends a packet that fits toward a decided target: TTL, encapsulation, L2. `buf` holds
     /// an IPv4 packet its caller checked.
-    #[inline]
+    #[inline(always)]
     fn deliver<B: PacketBuf + ?Sized>(
         &self,
         target: Target,

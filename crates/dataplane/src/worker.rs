@@ -72,13 +72,11 @@ impl Pending {
 
     #[inline]
     fn push(&mut self, mbuf: Mbuf, target: Target, local: &mut WorkerCountersSnapshot) {
-        if self.mbufs.is_full() {
-            // Cannot happen (the room is a whole burst fragmented to the limit).
+        // Both have the same length, so both take it or neither does; neither cannot happen
+        // (the room is a whole burst fragmented to the limit), and the mbuf is freed.
+        if self.mbufs.try_push(mbuf).is_err() || self.targets.try_push(target).is_err() {
             local.drops[Reason::EspEncapFailed as usize] += 1;
-            return;
         }
-        self.mbufs.push(mbuf);
-        self.targets.push(target);
     }
 
     /// Encapsulates everything waiting, one `encapsulate_burst` per run of packets to the same

@@ -53,6 +53,10 @@ pub const MAX_TRAILER: usize = 15 + 2 + ICV_LEN;
 /// chunks of this size.
 pub const MAX_BURST: usize = 64;
 
+/// The link-layer header [`OutboundSa::encapsulate_burst_linked`] puts in front of outer
+/// packets: an Ethernet header without VLAN tag.
+pub const LINK_HEADER_LEN: usize = 14;
+
 /// What padding must hold (RFC 4303 section 2.4): 1, 2, 3, ... A slice compare against this
 /// is a memcmp rather than a byte loop.
 pub(crate) const PAD_PATTERN: [u8; 255] = {

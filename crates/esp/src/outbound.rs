@@ -2,7 +2,9 @@
 
 use crate::counters::{BurstTally, SaCounters};
 use crate::sa::{LifetimeState, RekeyReason, SaError, SaParams, TunnelTemplate};
-use crate::{DfPolicy, DropReason, IdentPolicy, Transform, ICV_LEN, IV_LEN, MAX_BURST};
+use crate::{
+    DfPolicy, DropReason, IdentPolicy, Transform, ICV_LEN, IV_LEN, LINK_HEADER_LEN, MAX_BURST,
+};
 use arrayvec::ArrayVec;
 use pktbuf::PacketBuf;
 use ring::aead::{Aad, LessSafeKey, Nonce};
@@ -253,7 +255,7 @@ impl OutboundSa {
         buf: &mut B,
         now_ns: u64,
     ) -> Result<(), DropReason> {
-        let result = self.prepare(buf).and_then(|()| {
+        let result = self.prepare(buf, 0).and_then(|()| {
             let inner_len = buf.len() as u64;
             let r = self.reserve(1, now_ns)?;
             self.seal(buf, r.first, r.first.to_be_bytes());
@@ -281,13 +283,26 @@ impl OutboundSa {
         now_ns: u64,
         verdicts: &mut [Result<(), DropReason>],
     ) -> usize {
+        self.encapsulate_burst_linked(bufs, now_ns, verdicts, None)
+    }
+
+    /// [`OutboundSa::encapsulate_burst`], with `link` (an Ethernet header, say) put in front
+    /// of each outer packet in the same pass, when given: one adjustment of each buffer and
+    /// one pass over the burst where a caller adding its own header needed another of each.
+    pub fn encapsulate_burst_linked<B: PacketBuf>(
+        &self,
+        bufs: &mut [B],
+        now_ns: u64,
+        verdicts: &mut [Result<(), DropReason>],
+        link: Option<&[u8; LINK_HEADER_LEN]>,
+    ) -> usize {
         let mut done = 0;
         let n = bufs.len().min(verdicts.len());
         for (bufs, verdicts) in bufs[..n]
             .chunks_mut(MAX_BURST)
             .zip(verdicts.chunks_mut(MAX_BURST))
         {
-            done += self.encapsulate_chunk(bufs, now_ns, verdicts);
+            done += self.encapsulate_chunk(bufs, now_ns, verdicts, link);
         }
         done
     }
@@ -297,16 +312,18 @@ impl OutboundSa {
         bufs: &mut [B],
         now_ns: u64,
         verdicts: &mut [Result<(), DropReason>],
+        link: Option<&[u8; LINK_HEADER_LEN]>,
     ) -> usize {
+        let link_len = link.map_or(0, |l| l.len());
         let mut ready = 0;
         for (buf, verdict) in bufs.iter_mut().zip(verdicts.iter_mut()) {
-            *verdict = self.prepare(buf);
+            *verdict = self.prepare(buf, link_len);
             ready += usize::from(verdict.is_ok());
         }
         let reservation = self.reserve(ready, now_ns);
         let tally = match &self.burst_seal {
             None => self.for_each_granted(bufs, verdicts, reservation, |buf, seq| {
-                self.seal(buf, seq, seq.to_be_bytes())
+                self.seal_linked(buf, seq, seq.to_be_bytes(), link)
             }),
             Some(sealer) => {
                 // Every packet framed, then one sealing call for the chunk. The jobs go into
@@ -317,7 +334,8 @@ impl OutboundSa {
                     if jobs.is_full() {
                         return;
                     }
-                    self.frame(buf, seq, seq.to_be_bytes(), |plaintext, icv, nonce, aad| {
+                    let iv = seq.to_be_bytes();
+                    self.frame(buf, seq, iv, link, |plaintext, icv, nonce, aad| {
                         // Room was checked above (a chunk is at most MAX_BURST packets).
                         let _ = jobs.try_push(SealJob {
                             plaintext,
@@ -383,7 +401,11 @@ impl OutboundSa {
     /// Checks that the packet can be encapsulated and trims Ethernet padding behind the inner
     /// packet; changes nothing else.
     #[inline]
-    fn prepare<B: PacketBuf + ?Sized>(&self, buf: &mut B) -> Result<(), DropReason> {
+    fn prepare<B: PacketBuf + ?Sized>(
+        &self,
+        buf: &mut B,
+        link_len: usize,
+    ) -> Result<(), DropReason> {
         // Only what encapsulation relies on: an IPv4 header whose total length the buffer
         // holds (the forwarding path has checked the rest, and the peer checks it again).
         let total = match buf.data().first_chunk::<{ ipv4::HEADER_LEN }>() {
@@ -395,7 +417,7 @@ impl OutboundSa {
         }
         let excess = buf.len() - total;
         let trailer = padded_len(total, self.align) - total + ICV_LEN;
-        if buf.headroom() < self.front_overhead() || buf.tailroom() + excess < trailer {
+        if buf.headroom() < self.front_overhead() + link_len || buf.tailroom() + excess < trailer {
             return Err(DropReason::NoRoom);
         }
         if self.outer_len(total) > usize::from(u16::MAX) {
@@ -412,7 +434,7 @@ impl OutboundSa {
         &self,
         buf: &mut B,
     ) -> Result<(), DropReason> {
-        self.prepare(buf)
+        self.prepare(buf, 0)
     }
 
     /// Builds the ESP packet around a prepared inner packet with sequence number `seq` and
@@ -421,7 +443,19 @@ impl OutboundSa {
     /// Invariant: `seq` was reserved for this packet alone, so (key, salt || iv) is fresh.
     #[inline]
     pub(crate) fn seal<B: PacketBuf + ?Sized>(&self, buf: &mut B, seq: u64, iv: [u8; IV_LEN]) {
-        self.frame(buf, seq, iv, |plain, icv, nonce, aad| {
+        self.seal_linked(buf, seq, iv, None);
+    }
+
+    /// [`OutboundSa::seal`] with a link-layer header in front.
+    #[inline]
+    fn seal_linked<B: PacketBuf + ?Sized>(
+        &self,
+        buf: &mut B,
+        seq: u64,
+        iv: [u8; IV_LEN],
+        link: Option<&[u8; LINK_HEADER_LEN]>,
+    ) {
+        self.frame(buf, seq, iv, link, |plain, icv, nonce, aad| {
             // Sealing cannot fail for lengths under 2^32 bytes; a failure would leave an
             // unauthenticated packet, so the ICV is zeroed and the receiver drops it.
             match self.key.seal_in_place_separate_tag(
@@ -441,8 +475,14 @@ impl OutboundSa {
     /// [`BurstSeal`]). Inlined into each caller so that ring's path costs what it did as one
     /// function.
     #[inline(always)]
-    fn frame<'b, B, F>(&self, buf: &'b mut B, seq: u64, iv: [u8; IV_LEN], aead: F)
-    where
+    fn frame<'b, B, F>(
+        &self,
+        buf: &'b mut B,
+        seq: u64,
+        iv: [u8; IV_LEN],
+        link: Option<&[u8; LINK_HEADER_LEN]>,
+        aead: F,
+    ) where
         B: PacketBuf + ?Sized,
         F: FnOnce(&'b mut [u8], &'b mut [u8], [u8; 12], AadBytes),
     {
@@ -471,7 +511,7 @@ impl OutboundSa {
         if let Some(trailer) = tail.get_mut(pad_len..pad_len + 2) {
             trailer.copy_from_slice(&[pad_len as u8, ipv4::proto::IPV4]);
         }
-        if buf.prepend(front).is_err() {
+        if buf.prepend(front + link.map_or(0, |l| l.len())).is_err() {
             return;
         }
 
@@ -500,10 +540,15 @@ impl OutboundSa {
         header[4..6].copy_from_slice(&ident.to_be_bytes());
         header[6..8].copy_from_slice(&flags.to_be_bytes());
         header[10..12].copy_from_slice(&wire::checksum::fold(sum).to_be_bytes());
-        let Some((h, rest)) = buf
-            .data_mut()
-            .split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
-        else {
+        let mut data = buf.data_mut();
+        if let Some(link) = link {
+            let Some((l, rest)) = data.split_first_chunk_mut::<LINK_HEADER_LEN>() else {
+                return;
+            };
+            *l = *link;
+            data = rest;
+        }
+        let Some((h, rest)) = data.split_first_chunk_mut::<{ ipv4::HEADER_LEN }>() else {
             return;
         };
         *h = header;
