@@ -248,13 +248,15 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "rx_mpps={:.3} tx_mpps={:.3} cycles_per_packet={:.1} packets_per_busy_round={:.2} encapsulated={} decapsulated={} tsc_hz={}",
+        "rx_mpps={:.3} tx_mpps={:.3} cycles_per_packet={:.1} packets_per_busy_round={:.2} encapsulated={} decapsulated={} tx_packets={} tsc_hz={}",
         rx as f64 / secs / 1e6,
         tx as f64 / secs / 1e6,
         if rx > 0 { busy as f64 / rx as f64 } else { 0.0 },
         if busy_rounds > 0 { rx as f64 / busy_rounds as f64 } else { 0.0 },
         end.encapsulated,
         end.decapsulated,
+        // The whole run's, warm-up included (perf/worker-instructions divides by it).
+        end.tx.iter().sum::<u64>(),
         dpdk::tsc_hz()
     );
     drop(ports);
