@@ -123,6 +123,8 @@ pub struct Verdict {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Classifier {
     rules: Vec<Rule>,
+    /// Whether any rule looks at ports or ICMP type and code (see [`Classifier::key_for`]).
+    needs_ports: bool,
 }
 
 const ALL_PORTS: (u16, u16) = (0, u16::MAX);
@@ -199,6 +201,7 @@ impl Classifier {
         for e in &acl.entries {
             compile_entry(&e.value, tag, false, &mut self.rules);
         }
+        self.update_needs_ports();
     }
 
     /// Appends `acl` with source and destination swapped: the selectors for traffic that
@@ -207,6 +210,11 @@ impl Classifier {
         for e in &acl.entries {
             compile_entry(&e.value, tag, true, &mut self.rules);
         }
+        self.update_needs_ports();
+    }
+
+    fn update_needs_ports(&mut self) {
+        self.needs_ports = self.rules.iter().any(|r| r.needs_l4);
     }
 
     /// One access list on its own.
@@ -226,6 +234,25 @@ impl Classifier {
     /// Appends one rule.
     pub fn push_rule(&mut self, rule: Rule) {
         self.rules.push(rule);
+        self.update_needs_ports();
+    }
+
+    /// Whether any rule looks at ports or ICMP type and code.
+    pub fn needs_ports(&self) -> bool {
+        self.needs_ports
+    }
+
+    /// The key [`Classifier::classify`] needs for `ip`: addresses and protocol only when no
+    /// rule looks at ports (finding the transport header is most of building a full key, and
+    /// crypto ACLs are mostly `permit ip` lines), the full [`FlowKey::from_ipv4`] otherwise.
+    /// Either way the verdict is the one the full key gets.
+    #[inline]
+    pub fn key_for<T: AsRef<[u8]>>(&self, ip: &Ipv4Packet<T>) -> FlowKey {
+        if self.needs_ports {
+            FlowKey::from_ipv4(ip)
+        } else {
+            FlowKey::addresses(ip.src(), ip.dst(), ip.protocol())
+        }
     }
 
     pub fn rules(&self) -> &[Rule] {

@@ -127,6 +127,8 @@ struct OuterRoute<'a> {
     port: u16,
     egress: &'a PortPolicy,
     next_hop: Ipv4Addr,
+    /// The largest inner packet whose encapsulation fits the outer port's MTU.
+    inner_mtu: usize,
 }
 
 /// Default TTL of packets we originate (ICMP errors).
@@ -392,7 +394,7 @@ impl<'a> Pipeline<'a> {
         // and no match leave the packet in the clear.
         if let Some(map_index) = egress.crypto_map {
             let map = &self.policy.maps[map_index as usize];
-            let key = FlowKey::from_ipv4(&ip);
+            let key = map.classifier.key_for(&ip);
             if let Some(verdict) = map.classifier.classify(&key).filter(|v| v.permit) {
                 let entry = &map.entries[verdict.tag as usize];
                 let Some(sa) = entry.outbound.as_deref() else {
@@ -405,10 +407,17 @@ impl<'a> Pipeline<'a> {
                     }
                     return Action::Drop(Reason::NoSa);
                 };
-                let Some((outer_port, outer_egress, outer_next_hop)) = self.outer_route(sa) else {
+                let Some(outer) = self.outer_route(sa) else {
                     return Action::Drop(Reason::NoRoute);
                 };
-                mtu = largest_inner(sa, usize::from(outer_egress.mtu.min(egress.mtu)));
+                // The outer port's limit was worked out once; a smaller MTU on the port the
+                // route names (whose crypto map this is) still applies.
+                mtu = if egress.mtu >= outer.egress.mtu {
+                    outer.inner_mtu
+                } else {
+                    largest_inner(sa, usize::from(egress.mtu))
+                };
+                let (outer_port, outer_next_hop) = (outer.port, outer.next_hop);
                 target = Target::Sa {
                     map: map_index,
                     entry: verdict.tag,
@@ -423,22 +432,19 @@ impl<'a> Pipeline<'a> {
         self.deliver(target, buf, transit, counters, events)
     }
 
-    /// Where the outer packets of `sa` leave: port, its policy, next hop.
+    /// Where the outer packets of `sa` leave: port, its policy, next hop, and the largest
+    /// inner packet that port takes.
     #[inline]
-    fn outer_route(&self, sa: &esp::OutboundSa) -> Option<(u16, &'a PortPolicy, Ipv4Addr)> {
+    fn outer_route(&self, sa: &esp::OutboundSa) -> Option<OuterRoute<'a>> {
         let key = std::ptr::from_ref(sa) as usize;
         if let Some(known) = self.outer_route.get().filter(|r| r.sa == key) {
-            return Some((known.port, known.egress, known.next_hop));
+            return Some(known);
         }
         self.find_outer_route(sa, key)
     }
 
     #[cold]
-    fn find_outer_route(
-        &self,
-        sa: &esp::OutboundSa,
-        key: usize,
-    ) -> Option<(u16, &'a PortPolicy, Ipv4Addr)> {
+    fn find_outer_route(&self, sa: &esp::OutboundSa, key: usize) -> Option<OuterRoute<'a>> {
         let peer = sa.template().dst;
         let (_, adj) = self.fib.lookup(0, peer)?;
         let port = self.policy.interface_port(adj.interface)?;
@@ -448,13 +454,15 @@ impl<'a> Pipeline<'a> {
         } else {
             adj.gateway
         };
-        self.outer_route.set(Some(OuterRoute {
+        let route = OuterRoute {
             sa: key,
             port,
             egress,
             next_hop,
-        }));
-        Some((port, egress, next_hop))
+            inner_mtu: largest_inner(sa, usize::from(egress.mtu)),
+        };
+        self.outer_route.set(Some(route));
+        Some(route)
     }
 
     /// Sends a packet that fits toward a decided target: TTL, encapsulation, L2. `buf` holds
