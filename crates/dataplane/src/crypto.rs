@@ -91,10 +91,10 @@ pub fn engines() -> String {
     }
 }
 
-/// Times the device (or its library, called directly) against ring on bursts of 32 plaintexts of several sizes (AES-128, the
-/// median of 9 interleaved rounds of 100 bursts each, a fraction of a second in all) and
-/// returns the smallest size from which ring is faster at that size and every larger one
-/// measured; `usize::MAX` if there is none.
+/// Times the device (or its library, called directly) against ring on bursts of 32
+/// plaintexts of several sizes (AES-128, the median of 9 interleaved rounds of 100 bursts
+/// each, a fraction of a second in all) and returns the smallest size from which ring is
+/// faster at that size and every larger one measured; `usize::MAX` if there is none.
 ///
 /// Both sides go through [`GcmBurstSeal::seal_burst`] with the same jobs, one sealer keeping
 /// every length on the device and one sealing every length with ring, so that what is

@@ -23,8 +23,8 @@ pub struct OutboundSa {
     template: TunnelTemplate,
     /// Plaintext alignment (4 or 16).
     align: usize,
-    /// One's-complement sum of the outer header words that never change (version, TTL,
-    /// protocol, addresses), so each packet adds only its own words.
+    /// One's-complement sum of `outer_header` (the words that never change), so each packet
+    /// adds only its own words.
     outer_fixed_sum: u32,
     /// The outer IPv4 header with the fields that never change filled in (version, TTL,
     /// protocol, addresses) and zeros where each packet writes its own.
@@ -80,6 +80,7 @@ impl OutboundSa {
     /// An outbound SA created at `now_ns`.
     pub fn new(params: &SaParams, now_ns: u64) -> Result<Self, SaError> {
         let key = params.validate()?;
+        let header = outer_header(&params.tunnel);
         let space_end = if params.esn {
             u64::MAX
         } else {
@@ -106,8 +107,8 @@ impl OutboundSa {
             esn: params.esn,
             template: params.tunnel,
             align: params.padding.alignment(),
-            outer_fixed_sum: outer_fixed_sum(&params.tunnel),
-            outer_header: outer_header(&params.tunnel),
+            outer_fixed_sum: wire::checksum::sum(0, &header),
+            outer_header: header,
             used: AtomicU64::new(0),
             seq_limit,
             limit_is_lifetime,
@@ -567,8 +568,7 @@ impl OutboundSa {
         let Some((esp, rest)) = rest.split_first_chunk_mut::<16>() else {
             return;
         };
-        esp[..4].copy_from_slice(&self.spi.to_be_bytes());
-        esp[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+        wire::esp::emit_header(esp, self.spi, seq as u32);
         esp[8..].copy_from_slice(&iv);
 
         let nonce = join_4_8(self.salt, iv);
@@ -601,22 +601,6 @@ fn outer_header(t: &TunnelTemplate) -> [u8; ipv4::HEADER_LEN] {
     h[12..16].copy_from_slice(&t.src.octets());
     h[16..20].copy_from_slice(&t.dst.octets());
     h
-}
-
-/// The part of the outer header checksum sum that is the same for every packet.
-fn outer_fixed_sum(t: &TunnelTemplate) -> u32 {
-    let protocol = if t.udp.is_some() {
-        ipv4::proto::UDP
-    } else {
-        ipv4::proto::ESP
-    };
-    let mut fixed = [0u8; 14];
-    fixed[0] = 0x45;
-    fixed[2] = t.ttl;
-    fixed[3] = protocol;
-    fixed[6..10].copy_from_slice(&t.src.octets());
-    fixed[10..14].copy_from_slice(&t.dst.octets());
-    wire::checksum::sum(0, &fixed)
 }
 
 /// The AAD of RFC 4106 section 5 / RFC 7634 section 2.1: SPI and the 32-bit sequence number,
