@@ -107,10 +107,7 @@ impl Pending {
                 },
             );
             for (mbuf, action) in self.mbufs.drain(..run).zip(actions) {
-                match action {
-                    Action::Forward(out) => outputs.forward(usize::from(out), mbuf, local),
-                    action => outputs.dispatch(in_port, mbuf, action, local, &mut None),
-                }
+                outputs.dispatch(in_port, mbuf, action, local, &mut None);
             }
             self.targets.drain(..run);
         }
@@ -128,8 +125,9 @@ struct Outputs<'w> {
 
 impl Outputs<'_> {
     /// Queues, punts or frees one packet according to its action; one for encapsulation goes
-    /// to `pending` (or is dropped and counted if there is none).
-    #[inline]
+    /// to `pending` (or is dropped and counted if there is none). Inlined into each caller,
+    /// where the action's kind is mostly known.
+    #[inline(always)]
     fn dispatch(
         &mut self,
         in_port: u16,
@@ -242,9 +240,6 @@ impl Worker {
                                 outputs.dispatch(port, m, a, &mut local, &mut Some(&mut pending));
                             }
                         }
-                        // The common cases first, without dispatch's match.
-                        Action::Encapsulate(target) => pending.push(mbuf, target, &mut local),
-                        Action::Forward(out) => outputs.forward(usize::from(out), mbuf, &mut local),
                         action => outputs.dispatch(
                             port,
                             mbuf,
