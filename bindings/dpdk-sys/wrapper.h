@@ -40,6 +40,7 @@ static inline void rri_rte_errno_set(int value) { rte_errno = value; }
 #include <stdlib.h>
 #include <intel-ipsec-mb.h>
 
+/* Made once per process and never freed (see crates/dpdk/src/ipsec_mb.rs). */
 static inline IMB_MGR *rri_imb_mgr_new(void)
 {
         IMB_MGR *mgr = alloc_mb_mgr(0);
@@ -47,10 +48,6 @@ static inline IMB_MGR *rri_imb_mgr_new(void)
                 init_mb_mgr_auto(mgr, NULL);
         return mgr;
 }
-
-static inline void rri_imb_mgr_free(IMB_MGR *mgr) { free_mb_mgr(mgr); }
-
-static inline int rri_imb_mgr_error(IMB_MGR *mgr) { return imb_get_errno(mgr); }
 
 static inline const char *rri_imb_version(void) { return imb_get_version_str(); }
 
