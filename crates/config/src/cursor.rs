@@ -269,7 +269,7 @@ pub(crate) fn hex_bytes(text: &Spanned<String>) -> Parsed<Vec<u8>> {
             ),
         ))
     };
-    if s.is_empty() || s.len() % 2 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..s.len())

@@ -262,7 +262,7 @@ impl Worker {
             }
             local.bursts += 1;
             rounds += 1;
-            if rounds % 64 == 0 {
+            if rounds.is_multiple_of(64) {
                 self.counters.publish(&local);
             }
         }

@@ -80,7 +80,7 @@ pub fn locality_trace(prefixes: &[(u32, u8)], n: usize, seed: u64) -> Vec<u32> {
     (0..n)
         .map(|_| {
             let r = rng.next_u64();
-            if r % 10 == 0 {
+            if r.is_multiple_of(10) {
                 (r >> 32) as u32
             } else {
                 let (a, len) = hot[((r >> 8) % 256) as usize];

@@ -78,7 +78,7 @@ impl Report {
 
 /// The peer a port forwards to in testpmd's paired topology.
 pub fn peer_of(port: usize, ports: usize) -> usize {
-    if port % 2 == 0 {
+    if port.is_multiple_of(2) {
         if port + 1 < ports {
             port + 1
         } else {

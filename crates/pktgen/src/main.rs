@@ -133,7 +133,7 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_start_matches("0x");
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

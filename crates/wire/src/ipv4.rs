@@ -145,7 +145,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
                     .chunks_exact(4)
                     .map(|w| u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
                     .sum();
-                sum != 0 && sum % 0xffff == 0
+                sum != 0 && sum.is_multiple_of(0xffff)
             }
             _ => checksum::checksum(&b[..header_len]) == 0,
         }
