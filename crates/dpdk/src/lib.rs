@@ -10,7 +10,8 @@
 //!   no allocation.
 //! - [`CryptoDev`] and [`GcmSession`]: AES-GCM bursts through DPDK's synchronous CPU crypto
 //!   API on a software crypto device (intel-ipsec-mb's `crypto_aesni_gcm`); [`ipsec_mb::ImbGcm`]:
-//!   the same library's AES-GCM called directly, one call per packet.
+//!   the same library's AES-GCM called directly, one call per packet; [`VaesGcm`]: rri's
+//!   own AES-GCM on VAES and VPCLMULQDQ, for processors that have them without AVX-512.
 //! - [`Port`]: configure, start and stop with N receive and N transmit queues; link, MAC
 //!   address and statistics. Queues are handed out as [`RxQueue`] / [`TxQueue`] handles, at
 //!   most one per queue, which is what makes `rx_burst`/`tx_burst` safe: DPDK's burst
@@ -31,6 +32,7 @@ mod lpm;
 mod mbuf;
 mod mempool;
 mod port;
+pub mod vaes_gcm;
 
 pub use burst::MbufBurst;
 pub use crypto::{
@@ -45,6 +47,7 @@ pub use lpm::{RteLpm, LPM_LOOKUP_SUCCESS};
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Link, Port, PortConfig, PortError, PortStats, RxQueue, TxQueue};
+pub use vaes_gcm::VaesGcm;
 
 /// The raw bindings, for what this layer does not wrap yet.
 pub use dpdk_sys as sys;
