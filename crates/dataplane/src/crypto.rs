@@ -1,40 +1,43 @@
-//! ESP's burst sealing ([`esp::BurstSeal`]) on intel-ipsec-mb, with ring for the packets where
-//! ring is faster.
+//! ESP's burst sealing ([`esp::BurstSeal`]) on the fastest AES-GCM engine this machine has,
+//! chosen per plaintext length.
 //!
-//! intel-ipsec-mb is reached one of two ways. When the process's crypto device is
-//! `crypto_aesni_gcm` (the software device built on it), the library is called directly
-//! ([`dpdk::ImbGcm`]): one call per packet on the packet's own bytes, where the device turned
-//! each packet into a vector entry, checked it and made three library calls (about 130
-//! instructions per 64-byte packet more, measured with callgrind). Any other device is used
-//! through DPDK's CPU crypto API ([`dpdk::GcmSession`]).
+//! Three engines take part. The crypto device the operator gave the EAL: when it is
+//! `crypto_aesni_gcm` (the software device built on intel-ipsec-mb), the library is called
+//! directly ([`dpdk::ImbGcm`]): one call per packet on the packet's own bytes, where the
+//! device turned each packet into a vector entry, checked it and made three library calls
+//! (about 130 instructions per 64-byte packet more, measured with callgrind); any other
+//! device is used through DPDK's CPU crypto API ([`dpdk::GcmSession`]). rri's own AES-GCM on
+//! 256-bit VAES and VPCLMULQDQ ([`dpdk::VaesGcm`]), on a CPU that has them. And ring.
 //!
-//! Which is faster depends on the processor and the packet size: on a host with AVX-512
-//! intel-ipsec-mb took half ring's time at every size; on one with VAES but no AVX-512 (its
-//! 1.3 release has no VAES code without AVX-512, ring has) ring took 0.58 of its time at
-//! 1400 bytes and 1.27 at 64. So [`use_device`] times both on this machine once, and
-//! plaintexts at or above the first size from which ring stays faster are sealed with ring
-//! (see [`ring_from`]).
+//! Which is fastest depends on the processor and the packet size: on a host with AVX-512
+//! intel-ipsec-mb took half ring's time at every size; on one with VAES but no AVX-512 (where
+//! intel-ipsec-mb 1.3 has no VAES code) the VAES engine sealed 52-byte plaintexts in 0.94 of
+//! intel-ipsec-mb's time and 1392-byte ones in 0.77 of ring's. So [`use_device`] times every
+//! engine on this machine once, at several sizes, and the sealers made afterwards follow that
+//! [`Plan`]; the device keeps a size unless another engine beats it by 5 %.
 //!
 //! Contract: a [`GcmBurstSeal`] is made from the SA's own key and AAD length (8, or 12 with
 //! extended sequence numbers) and attached with [`esp::OutboundSa::with_burst_seal`]; a job
 //! it cannot seal (a device error, an ICV slot that is not 16 bytes) is reported as not
 //! sealed, and the SA sends it with an ICV of zeros that the receiver drops.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 
-use dpdk::{CryptoDev, DpdkError, GcmDirection, GcmInPlace, GcmSession, ImbGcm, GCM_TAG_LEN};
+use dpdk::{
+    CryptoDev, DpdkError, GcmDirection, GcmInPlace, GcmSession, ImbGcm, VaesGcm, GCM_TAG_LEN,
+};
 use esp::{BurstSeal, OutboundSa, SaParams, SealJob, Transform};
 
 /// The crypto device outbound AES-GCM SAs seal their bursts on, while a process has one. Read
 /// only where SAs are made (the control thread), never on the fast path.
 static DEVICE: Mutex<Option<CryptoDev>> = Mutex::new(None);
 
-/// Plaintext length from which new sealers use ring, as [`use_device`] measured it.
-static RING_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The plan new sealers follow, as [`use_device`] measured it.
+static PLAN: Mutex<Plan> = Mutex::new(Plan::uniform(Engine::Device));
 
 /// Whether new sealers call intel-ipsec-mb directly rather than through the device (the
 /// device is `crypto_aesni_gcm`, the library's own).
@@ -46,12 +49,19 @@ fn device() -> std::sync::MutexGuard<'static, Option<CryptoDev>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The plan sealers made now follow.
+pub fn plan() -> Plan {
+    *PLAN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Opens the crypto device `name` (given to the EAL with `--vdev`) for every outbound AES-GCM
-/// SA made from now on in this process (see [`with_device_seal`]); `false` if there is no
-/// such device or it offers no CPU crypto, and SAs keep sealing with ring. For
-/// `crypto_aesni_gcm` the SAs call its library directly (see the module documentation); the
-/// device stays open all the same, as the operator's choice of engine. The device keeps the
-/// EAL alive until [`release_device`] and the SAs sealing on it are gone.
+/// SA made from now on in this process (see [`with_device_seal`]) and times the engines (see
+/// [`calibrate`]); `false` if there is no such device or it offers no CPU crypto, and SAs keep
+/// sealing with ring. For `crypto_aesni_gcm` the SAs call its library directly (see the module
+/// documentation); the device stays open all the same, as the operator's choice of engine.
+/// The device keeps the EAL alive until [`release_device`] and the SAs sealing on it are gone.
 pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
     let mut device = device();
     if device.is_some() {
@@ -61,7 +71,10 @@ pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
         Ok(dev) => {
             let direct = name.starts_with("crypto_aesni_gcm") && ImbGcm::new(&[0; 16]).is_ok();
             DIRECT.store(direct, Ordering::Relaxed);
-            RING_FROM.store(calibrate(&dev, direct), Ordering::Relaxed);
+            let plan = calibrate(&dev, direct);
+            *PLAN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = plan;
             *device = Some(dev);
             true
         }
@@ -69,55 +82,70 @@ pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
     }
 }
 
-/// The plaintext length from which sealers made now seal with ring rather than the device
-/// (`None`: the device at every size), as measured when the device was opened.
-pub fn ring_from() -> Option<usize> {
-    Some(RING_FROM.load(Ordering::Relaxed)).filter(|&n| n != usize::MAX)
-}
-
-/// What sealers made now run on, for the log: the device, and ring from which size.
+/// What sealers made now run on, for the log: each engine and the plaintext lengths it seals.
 pub fn engines() -> String {
     let device = if DIRECT.load(Ordering::Relaxed) {
         format!(
-            "AES-GCM bursts sealed with intel-ipsec-mb {} called directly (crypto_aesni_gcm's library)",
+            "intel-ipsec-mb {} called directly (crypto_aesni_gcm's library)",
             dpdk::ipsec_mb::version()
         )
     } else {
-        "AES-GCM bursts sealed on the crypto device (DPDK CPU crypto)".to_string()
+        "the crypto device (DPDK CPU crypto)".to_string()
     };
-    match ring_from() {
-        Some(n) => format!("{device}, plaintexts of {n} bytes or more with ring (faster here)"),
-        None => device,
+    let name = |engine: Engine| match engine {
+        Engine::Device => device.clone(),
+        Engine::Vaes => "rri's AES-GCM on VAES and VPCLMULQDQ".to_string(),
+        Engine::Ring => "ring".to_string(),
+    };
+    let plan = plan();
+    let steps = plan.steps();
+    if let [(_, engine)] = steps {
+        return format!("AES-GCM bursts sealed with {}", name(*engine));
     }
+    let mut parts = Vec::new();
+    for (i, &(from, engine)) in steps.iter().enumerate() {
+        let range = match steps.get(i + 1) {
+            Some(&(next, _)) if from == 0 => format!("below {next} bytes"),
+            Some(&(next, _)) => format!("{from} to {} bytes", next - 1),
+            None => format!("{from} bytes or more"),
+        };
+        parts.push(format!("{range} with {}", name(engine)));
+    }
+    format!("AES-GCM bursts sealed: plaintexts {}", parts.join(", "))
 }
 
-/// Times the device (or its library, called directly) against ring on bursts of 32
-/// plaintexts of several sizes (AES-128, the median of 9 interleaved rounds of 100 bursts
-/// each, a fraction of a second in all) and returns the smallest size from which ring is
-/// faster at that size and every larger one measured; `usize::MAX` if there is none.
+/// Times the engines (the device or its library called directly, the VAES code where the CPU
+/// has it, ring) on bursts of 32 plaintexts of several sizes (AES-128, the median of 9
+/// interleaved rounds of 100 bursts each, a fraction of a second in all) and returns the plan:
+/// for each size, from that size up to the next, the fastest engine, or the device when it is
+/// within 5 % of the fastest (where engines are within the noise, the operator's stays).
 ///
-/// Both sides go through [`GcmBurstSeal::seal_burst`] with the same jobs, one sealer keeping
-/// every length on the device and one sealing every length with ring, so that what is
-/// compared is what the data plane would run. (Timing ring's bare call against the device
-/// behind the burst glue chose ring for 64-byte plaintexts in about half of the starts on a
-/// host where ring's bare call takes 1.27x the device's time at that size.) Ring must win by
-/// 5 %: where the two are within the noise, the device, which takes a whole burst in one
-/// call, stays.
-fn calibrate(dev: &CryptoDev, direct: bool) -> usize {
+/// Every engine goes through [`GcmBurstSeal::seal_burst`] with the same jobs, one sealer per
+/// engine with a uniform plan, so that what is compared is what the data plane would run.
+/// (Timing ring's bare call against the device behind the burst glue chose ring for 64-byte
+/// plaintexts in about half of the starts on a host where ring's bare call takes 1.27x the
+/// device's time at that size.)
+fn calibrate(dev: &CryptoDev, direct: bool) -> Plan {
     const SIZES: [usize; 6] = [64, 128, 256, 512, 1024, 1400];
     const BURST: usize = 32;
     const ROUNDS: usize = 9;
+    const ENGINES: [Engine; 3] = [Engine::Device, Engine::Vaes, Engine::Ring];
     let key = [0x5au8; 16];
-    let sealer = || {
-        if direct {
+    let sealer = |engine: Engine| {
+        let sealer = if direct {
             GcmBurstSeal::direct(&key, 8)
         } else {
             GcmBurstSeal::new(dev, &key, 8)
-        }
+        };
+        sealer
+            .ok()
+            .filter(|s| engine != Engine::Vaes || s.vaes.is_some())
+            .map(|s| s.with_plan(Plan::uniform(engine)))
     };
-    let (Ok(device), Ok(ring)) = (sealer(), sealer().map(|s| s.with_ring_from(0))) else {
-        return usize::MAX;
-    };
+    let sealers = ENGINES.map(sealer);
+    if sealers[0].is_none() {
+        return Plan::uniform(Engine::Device);
+    }
     let time = |sealer: &GcmBurstSeal, buffers: &mut [Vec<u8>], size: usize| {
         let t = Instant::now();
         for _ in 0..100 {
@@ -137,27 +165,111 @@ fn calibrate(dev: &CryptoDev, direct: bool) -> usize {
         }
         t.elapsed().as_secs_f64()
     };
-    let mut ring_faster = [false; SIZES.len()];
-    for (faster, &size) in ring_faster.iter_mut().zip(&SIZES) {
+    let mut plan = Plan::uniform(Engine::Device);
+    for &size in &SIZES {
         let mut buffers = vec![vec![0u8; size + GCM_TAG_LEN]; BURST];
-        let mut ratios = [0f64; ROUNDS];
-        for ratio in &mut ratios {
-            let on_device = time(&device, &mut buffers, size);
-            let on_ring = time(&ring, &mut buffers, size);
-            *ratio = on_ring / on_device;
+        let mut times = [[f64::INFINITY; ROUNDS]; ENGINES.len()];
+        for round in 0..ROUNDS {
+            for (sealer, times) in sealers.iter().zip(&mut times) {
+                if let Some(sealer) = sealer {
+                    times[round] = time(sealer, &mut buffers, size);
+                }
+            }
         }
-        ratios.sort_by(f64::total_cmp);
-        *faster = ratios[ROUNDS / 2] < 0.95;
-    }
-    // The smallest size from which ring wins at every larger size too.
-    let mut from = usize::MAX;
-    for (i, &size) in SIZES.iter().enumerate().rev() {
-        if !ring_faster[i] {
-            break;
+        let medians = times.map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[ROUNDS / 2]
+        });
+        let mut best = 0;
+        for (i, median) in medians.iter().enumerate() {
+            if *median < medians[best] {
+                best = i;
+            }
         }
-        from = size;
+        let engine = if medians[0] <= medians[best] * 1.05 {
+            Engine::Device
+        } else {
+            ENGINES[best]
+        };
+        plan.push(if size == SIZES[0] { 0 } else { size }, engine);
     }
-    from
+    plan
+}
+
+/// An AES-GCM engine a sealer can hand a packet to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The crypto device (or intel-ipsec-mb called directly, for `crypto_aesni_gcm`).
+    Device,
+    /// rri's own code on VAES and VPCLMULQDQ ([`dpdk::VaesGcm`]); the device where the CPU
+    /// lacks them.
+    Vaes,
+    /// ring, one packet at a time.
+    Ring,
+}
+
+/// Which engine seals which plaintext lengths: steps of (shortest length, engine), the first
+/// from 0, in increasing length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    steps: [(usize, Engine); Plan::MAX_STEPS],
+    len: usize,
+}
+
+impl Plan {
+    const MAX_STEPS: usize = 8;
+
+    /// One engine for every length.
+    pub const fn uniform(engine: Engine) -> Plan {
+        Plan {
+            steps: [(0, engine); Plan::MAX_STEPS],
+            len: 1,
+        }
+    }
+
+    /// `below` for plaintexts shorter than `from` bytes, `above` for the rest.
+    pub fn split(below: Engine, from: usize, above: Engine) -> Plan {
+        Plan::uniform(below).with_step(from, above)
+    }
+
+    /// The same plan with lengths from `from` on given to `engine` (see [`Plan::push`]).
+    pub fn with_step(mut self, from: usize, engine: Engine) -> Plan {
+        self.push(from, engine);
+        self
+    }
+
+    /// Hands lengths from `from` on (at least the last step's start) to `engine`; a step
+    /// with the engine of the one before is merged into it, one past the capacity dropped.
+    fn push(&mut self, from: usize, engine: Engine) {
+        let last = self.steps[self.len - 1];
+        if from <= last.0 {
+            self.steps[self.len - 1].1 = engine;
+            if self.len > 1 && self.steps[self.len - 2].1 == engine {
+                self.len -= 1;
+            }
+        } else if last.1 != engine && self.len < Plan::MAX_STEPS {
+            self.steps[self.len] = (from, engine);
+            self.len += 1;
+        }
+    }
+
+    /// The steps in use.
+    pub fn steps(&self) -> &[(usize, Engine)] {
+        &self.steps[..self.len]
+    }
+
+    /// The engine for a plaintext of `len` bytes.
+    #[inline]
+    pub fn engine_for(&self, len: usize) -> Engine {
+        let mut engine = self.steps[0].1;
+        for &(from, next) in &self.steps[1..self.len] {
+            if len < from {
+                break;
+            }
+            engine = next;
+        }
+        engine
+    }
 }
 
 /// Stops giving new SAs the device; it closes when the last SA sealing on it is dropped (so
@@ -186,49 +298,50 @@ pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
         GcmBurstSeal::new(dev, &params.key, aad_len)
     };
     match sealer {
-        Ok(seal) => sa.with_burst_seal(Arc::new(
-            seal.with_ring_from(RING_FROM.load(Ordering::Relaxed)),
-        )),
+        Ok(seal) => sa.with_burst_seal(Arc::new(seal.with_plan(plan()))),
         Err(_) => sa,
     }
 }
 
-/// AES-GCM burst sealing on intel-ipsec-mb (directly or through a DPDK crypto device), and
-/// with ring from a plaintext length on.
+/// AES-GCM burst sealing on the engines of a [`Plan`]: the crypto device (or its library
+/// called directly), the VAES code, ring.
 pub struct GcmBurstSeal {
-    engine: Engine,
+    device: DeviceEngine,
+    vaes: Option<VaesGcm>,
     ring: LessSafeKey,
-    ring_from: usize,
+    plan: Plan,
 }
 
-/// What seals the plaintexts shorter than `ring_from`.
+/// The device's side of a sealer.
 #[derive(Debug)]
-enum Engine {
-    Device(GcmSession),
+enum DeviceEngine {
+    Session(GcmSession),
     Direct(ImbGcm),
 }
 
 impl std::fmt::Debug for GcmBurstSeal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GcmBurstSeal")
-            .field("engine", &self.engine)
-            .field("ring_from", &self.ring_from)
+            .field("device", &self.device)
+            .field("vaes", &self.vaes.is_some())
+            .field("plan", &self.plan)
             .finish_non_exhaustive()
     }
 }
 
 impl GcmBurstSeal {
-    /// A sealer for a 16- or 32-byte AES key and AAD of `aad_len` bytes.
+    /// A sealer for a 16- or 32-byte AES key and AAD of `aad_len` bytes, on the device for
+    /// every length until [`GcmBurstSeal::with_plan`].
     ///
     /// # Errors
     /// When the device refuses the session (key length, AAD length, no room).
     pub fn new(dev: &CryptoDev, key: &[u8], aad_len: usize) -> Result<Self, DpdkError> {
         let session = GcmSession::new(dev, key, aad_len, GcmDirection::Seal)?;
-        Self::with_engine(Engine::Device(session), key)
+        Self::with_device(DeviceEngine::Session(session), key)
     }
 
-    /// A sealer calling intel-ipsec-mb directly, for a 16- or 32-byte AES key and AAD of
-    /// `aad_len` bytes (8, or 12 with extended sequence numbers).
+    /// A sealer calling intel-ipsec-mb directly as its device engine, for a 16- or 32-byte
+    /// AES key and AAD of `aad_len` bytes (8, or 12 with extended sequence numbers).
     ///
     /// # Errors
     /// For another key or AAD length, or when the library cannot be set up.
@@ -236,10 +349,10 @@ impl GcmBurstSeal {
         if !matches!(aad_len, 8 | 12) {
             return Err(DpdkError::new("intel-ipsec-mb AAD length", EINVAL));
         }
-        Self::with_engine(Engine::Direct(ImbGcm::new(key)?), key)
+        Self::with_device(DeviceEngine::Direct(ImbGcm::new(key)?), key)
     }
 
-    fn with_engine(engine: Engine, key: &[u8]) -> Result<Self, DpdkError> {
+    fn with_device(device: DeviceEngine, key: &[u8]) -> Result<Self, DpdkError> {
         let algorithm = if key.len() == 32 {
             &AES_256_GCM
         } else {
@@ -249,16 +362,23 @@ impl GcmBurstSeal {
         let ring = UnboundKey::new(algorithm, key)
             .map_err(|_| DpdkError::new("ring AES-GCM key", EINVAL))?;
         Ok(GcmBurstSeal {
-            engine,
+            device,
+            vaes: VaesGcm::new(key).ok(),
             ring: LessSafeKey::new(ring),
-            ring_from: usize::MAX,
+            plan: Plan::uniform(Engine::Device),
         })
     }
 
-    /// The same sealer, sealing plaintexts of `len` bytes or more with ring.
-    pub fn with_ring_from(mut self, len: usize) -> Self {
-        self.ring_from = len;
+    /// The same sealer, following `plan`.
+    pub fn with_plan(mut self, plan: Plan) -> Self {
+        self.plan = plan;
         self
+    }
+
+    /// Whether this CPU runs the VAES engine (a plan's [`Engine::Vaes`] falls back to the
+    /// device where it does not).
+    pub fn has_vaes(&self) -> bool {
+        self.vaes.is_some()
     }
 
     /// Seals one job with ring; whether it could.
@@ -277,17 +397,41 @@ impl GcmBurstSeal {
         job.icv.copy_from_slice(tag.as_ref());
         true
     }
-}
 
-/// Seals one job with intel-ipsec-mb; whether it could (the ICV slot must be 16 bytes).
-#[inline]
-fn seal_direct(imb: &ImbGcm, job: &mut SealJob<'_>) -> bool {
-    let Ok(tag) = <&mut [u8; GCM_TAG_LEN]>::try_from(&mut *job.icv) else {
-        return false;
-    };
-    let aad = &job.aad[..job.aad_len.min(job.aad.len())];
-    imb.seal_in_place(job.plaintext, &job.nonce, aad, tag);
-    true
+    /// Seals one job on an engine that takes one packet per call; `false` for the device
+    /// session (which takes bursts) and for a job it cannot seal (the ICV slot must be 16
+    /// bytes).
+    #[inline]
+    fn seal_one(&self, engine: Engine, job: &mut SealJob<'_>) -> bool {
+        if engine == Engine::Ring {
+            return self.seal_with_ring(job);
+        }
+        let Ok(tag) = <&mut [u8; GCM_TAG_LEN]>::try_from(&mut *job.icv) else {
+            return false;
+        };
+        let aad = &job.aad[..job.aad_len.min(job.aad.len())];
+        match (&self.vaes, &self.device) {
+            (Some(vaes), _) if engine == Engine::Vaes => {
+                vaes.seal_in_place(job.plaintext, &job.nonce, aad, tag);
+                true
+            }
+            (_, DeviceEngine::Direct(imb)) => {
+                imb.seal_in_place(job.plaintext, &job.nonce, aad, tag);
+                true
+            }
+            (_, DeviceEngine::Session(_)) => false,
+        }
+    }
+
+    /// The engine that seals a plaintext of `len` bytes: the plan's, the device for a VAES
+    /// step on a CPU without VAES.
+    #[inline]
+    fn engine_for(&self, len: usize) -> Engine {
+        match self.plan.engine_for(len) {
+            Engine::Vaes if self.vaes.is_none() => Engine::Device,
+            engine => engine,
+        }
+    }
 }
 
 /// EINVAL: an invalid argument.
@@ -297,36 +441,106 @@ impl BurstSeal for GcmBurstSeal {
     fn seal_burst(&self, jobs: &mut [SealJob<'_>], ok: &mut [bool]) {
         let n = jobs.len().min(ok.len());
         let (jobs, ok) = (&mut jobs[..n], &mut ok[..n]);
-        // Plaintexts of `ring_from` bytes or more are sealed with ring first; the rest go to
-        // the device where they lie, their IVs, AADs and ICV slots handed over as they are.
-        let ring_from = self.ring_from;
-        let session = match &self.engine {
-            Engine::Device(session) => session,
-            Engine::Direct(imb) => {
+        let session = match &self.device {
+            DeviceEngine::Session(session) => session,
+            DeviceEngine::Direct(_) => {
                 for (job, ok) in jobs.iter_mut().zip(ok.iter_mut()) {
-                    *ok = if job.plaintext.len() >= ring_from {
-                        self.seal_with_ring(job)
-                    } else {
-                        seal_direct(imb, job)
-                    };
+                    *ok = self.seal_one(self.engine_for(job.plaintext.len()), job);
                 }
                 return;
             }
         };
-        if ring_from < usize::MAX {
+        // The jobs for the per-packet engines first; the rest go to the device where they
+        // lie, their IVs, AADs and ICV slots handed over as they are.
+        let all_device = self.plan.steps() == [(0, Engine::Device)];
+        if !all_device {
             for (job, ok) in jobs.iter_mut().zip(ok.iter_mut()) {
-                if job.plaintext.len() >= ring_from {
-                    *ok = self.seal_with_ring(job);
+                let engine = self.engine_for(job.plaintext.len());
+                if engine != Engine::Device {
+                    *ok = self.seal_one(engine, job);
                 }
             }
         }
         session.process_in_place(jobs, ok, |job| {
-            (job.plaintext.len() < ring_from).then(|| GcmInPlace {
-                data: &mut *job.plaintext,
-                iv: &job.nonce,
-                aad: &job.aad[..job.aad_len.min(job.aad.len())],
-                tag: &mut *job.icv,
+            (all_device || self.engine_for(job.plaintext.len()) == Engine::Device).then(|| {
+                GcmInPlace {
+                    data: &mut *job.plaintext,
+                    iv: &job.nonce,
+                    aad: &job.aad[..job.aad_len.min(job.aad.len())],
+                    tag: &mut *job.icv,
+                }
             })
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_plan_hands_each_length_to_its_step() {
+        let plan = Plan::split(Engine::Vaes, 300, Engine::Device).with_step(900, Engine::Ring);
+        assert_eq!(
+            plan.steps(),
+            [
+                (0, Engine::Vaes),
+                (300, Engine::Device),
+                (900, Engine::Ring)
+            ]
+        );
+        for (len, engine) in [
+            (0, Engine::Vaes),
+            (299, Engine::Vaes),
+            (300, Engine::Device),
+            (899, Engine::Device),
+            (900, Engine::Ring),
+            (usize::MAX, Engine::Ring),
+        ] {
+            assert_eq!(plan.engine_for(len), engine, "{len} bytes");
+        }
+        // Neighbouring steps with one engine are one step.
+        let plan = Plan::uniform(Engine::Device)
+            .with_step(0, Engine::Vaes)
+            .with_step(128, Engine::Vaes)
+            .with_step(512, Engine::Ring);
+        assert_eq!(plan.steps(), [(0, Engine::Vaes), (512, Engine::Ring)]);
+    }
+
+    fn engine() -> impl Strategy<Value = Engine> {
+        prop_oneof![Just(Engine::Device), Just(Engine::Vaes), Just(Engine::Ring)]
+    }
+
+    proptest! {
+        /// A plan built from sizes in increasing order gives each length the engine of the
+        /// last size at or below it (the first size's engine below it), as a table would;
+        /// past its capacity, later steps are dropped rather than misplaced.
+        #[test]
+        fn a_plan_agrees_with_a_table(
+            first in engine(),
+            mut steps in proptest::collection::vec((1usize..3000, engine()), 0..12),
+            probes in proptest::collection::vec(0usize..3500, 20),
+        ) {
+            steps.sort_by_key(|s| s.0);
+            steps.dedup_by_key(|s| s.0);
+            let mut plan = Plan::uniform(first);
+            for &(from, engine) in &steps {
+                plan = plan.with_step(from, engine);
+            }
+            let model = |len: usize| {
+                steps.iter().rev().find(|s| s.0 <= len).map_or(first, |s| s.1)
+            };
+            let distinct = {
+                let mut last = first;
+                steps.iter().filter(|s| { let change = s.1 != last; last = s.1; change }).count()
+            };
+            prop_assert!(plan.steps().windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1));
+            if distinct < Plan::MAX_STEPS {
+                for len in probes {
+                    prop_assert_eq!(plan.engine_for(len), model(len), "{} bytes", len);
+                }
+            }
+        }
     }
 }

@@ -1,12 +1,13 @@
-//! ESP burst encapsulation sealed by intel-ipsec-mb (`dataplane::crypto::GcmBurstSeal`, both
-//! through DPDK's `crypto_aesni_gcm` and calling the library directly) gives the very packets
-//! ring gives, for both key sizes, with and without extended sequence numbers, plain ESP and
-//! ESP-in-UDP; they decapsulate.
+//! ESP burst encapsulation sealed by `dataplane::crypto::GcmBurstSeal` on every engine and mix
+//! of engines (intel-ipsec-mb through DPDK's `crypto_aesni_gcm` and called directly, rri's
+//! VAES code where the CPU has it, ring) gives the very packets ring gives, for both key
+//! sizes, with and without extended sequence numbers, plain ESP and ESP-in-UDP; they
+//! decapsulate.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use dataplane::crypto::GcmBurstSeal;
+use dataplane::crypto::{Engine, GcmBurstSeal, Plan};
 use dpdk::{CryptoDev, Eal};
 use esp::{
     classify, Classified, InboundSa, OutboundSa, SaParams, Transform, TunnelTemplate, UdpEncap,
@@ -34,7 +35,7 @@ fn inner(total: usize, seed: u8) -> Vec<u8> {
 }
 
 #[test]
-fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
+fn every_engine_and_mix_gives_ring_s_packets() {
     let eal = Eal::init([
         "--no-huge",
         "--no-pci",
@@ -52,14 +53,18 @@ fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
     ])
     .expect("EAL starts with crypto_aesni_gcm");
     let dev = CryptoDev::open(&eal, "crypto_aesni_gcm", 16).expect("CPU crypto device");
-    // Device or library only, ring from 600 bytes on (bursts mixing both), ring only.
-    for (ring_from, direct) in [
-        (usize::MAX, false),
-        (600, false),
-        (0, false),
-        (usize::MAX, true),
-        (600, true),
-    ] {
+    // Each engine alone, and bursts mixing two or three (the inner packets run from 20 to
+    // 1441 bytes), through the device's CPU crypto API and calling its library directly.
+    let mixed = Plan::split(Engine::Vaes, 300, Engine::Device).with_step(900, Engine::Ring);
+    let plans = [
+        Plan::uniform(Engine::Device),
+        Plan::uniform(Engine::Vaes),
+        Plan::uniform(Engine::Ring),
+        Plan::split(Engine::Device, 600, Engine::Ring),
+        Plan::split(Engine::Device, 600, Engine::Vaes),
+        mixed,
+    ];
+    for (plan, direct) in plans.iter().flat_map(|p| [(*p, false), (*p, true)]) {
         for transform in [Transform::AesGcm128, Transform::AesGcm256] {
             for (udp, esn) in [(false, false), (true, true)] {
                 let mut tunnel = TunnelTemplate::new(
@@ -81,7 +86,7 @@ fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
                 } else {
                     GcmBurstSeal::new(&dev, &p.key, aad_len)
                 };
-                let seal = seal.unwrap().with_ring_from(ring_from);
+                let seal = seal.unwrap().with_plan(plan);
                 let ring_sa = OutboundSa::new(&p, 0).unwrap();
                 let mb_sa = OutboundSa::new(&p, 0)
                     .unwrap()
@@ -97,7 +102,7 @@ fn ipsec_mb_burst_sealing_gives_ring_s_packets() {
                     assert_eq!(
                         a[k].data(),
                         b[k].data(),
-                        "{transform:?} udp {udp} esn {esn} ring from {ring_from} direct {direct} packet {k}"
+                        "{transform:?} udp {udp} esn {esn} {plan:?} direct {direct} packet {k}"
                     );
                     let mut buf = b[k].clone();
                     let Ok(Classified::Esp(at)) = classify(buf.data()) else {
@@ -124,20 +129,25 @@ fn the_direct_sealer_refuses_what_it_cannot_seal() {
             "{key_len}-byte key, {aad_len}-byte AAD"
         );
     }
-    // A job whose ICV slot is not 16 bytes is reported as not sealed and left alone.
-    let seal = GcmBurstSeal::direct(&[1u8; 16], 8).unwrap();
-    let mut data = [7u8; 32];
-    let mut icv = [9u8; 8];
-    let mut jobs = [esp::SealJob {
-        plaintext: &mut data,
-        icv: &mut icv,
-        nonce: [0; 12],
-        aad: [0; 12],
-        aad_len: 8,
-    }];
-    let mut ok = [true];
-    esp::BurstSeal::seal_burst(&seal, &mut jobs, &mut ok);
-    assert!(!ok[0]);
-    assert_eq!(data, [7u8; 32]);
-    assert_eq!(icv, [9u8; 8]);
+    // A job whose ICV slot is not 16 bytes is reported as not sealed and left alone, by
+    // every engine.
+    for engine in [Engine::Device, Engine::Vaes, Engine::Ring] {
+        let seal = GcmBurstSeal::direct(&[1u8; 16], 8)
+            .unwrap()
+            .with_plan(Plan::uniform(engine));
+        let mut data = [7u8; 32];
+        let mut icv = [9u8; 8];
+        let mut jobs = [esp::SealJob {
+            plaintext: &mut data,
+            icv: &mut icv,
+            nonce: [0; 12],
+            aad: [0; 12],
+            aad_len: 8,
+        }];
+        let mut ok = [true];
+        esp::BurstSeal::seal_burst(&seal, &mut jobs, &mut ok);
+        assert!(!ok[0], "{engine:?}");
+        assert_eq!(data, [7u8; 32], "{engine:?}");
+        assert_eq!(icv, [9u8; 8], "{engine:?}");
+    }
 }

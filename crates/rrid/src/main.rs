@@ -248,7 +248,8 @@ fn main() -> ExitCode {
         Ok(v) => v,
         Err(e) => return fail(e),
     };
-    // AES-GCM SAs seal their bursts on intel-ipsec-mb when the EAL has its software crypto
+    // AES-GCM SAs seal their bursts on the engines timed fastest here (intel-ipsec-mb, rri's
+    // VAES code, ring: dataplane::crypto) when the EAL has intel-ipsec-mb's software crypto
     // device (`--vdev crypto_aesni_gcm` on the command line or in `dpdk eal-options`), with
     // ring otherwise. Released before the EAL goes, on every path out (declared after it).
     let _crypto = if dataplane::crypto::use_device(&eal, "crypto_aesni_gcm") {

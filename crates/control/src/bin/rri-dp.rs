@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     };
     let cli = Cli::parse_from(std::iter::once("rri-dp".to_string()).chain(rest));
     // With `--vdev crypto_aesni_gcm` among the EAL options, outbound AES-GCM SAs seal their
-    // bursts with intel-ipsec-mb; otherwise with ring.
+    // bursts on the engines timed fastest here (dataplane::crypto); otherwise with ring.
     if dataplane::crypto::use_device(&eal, "crypto_aesni_gcm") {
         eprintln!("rri-dp: {}", dataplane::crypto::engines());
     }
