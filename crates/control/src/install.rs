@@ -216,9 +216,11 @@ impl SaTable {
             OutboundSa::new(&out_params, now_ns).map_err(|e| e.to_string())?,
             &out_params,
         ));
-        let inbound = Arc::new(
-            InboundSa::new(&self.params(&info, true)?, now_ns).map_err(|e| e.to_string())?,
-        );
+        let in_params = self.params(&info, true)?;
+        let inbound = Arc::new(dataplane::crypto::with_fast_open(
+            InboundSa::new(&in_params, now_ns).map_err(|e| e.to_string())?,
+            &in_params,
+        ));
         let dynamic = info.origin.dynamic_seq.is_some();
         let entry_index = self.place(next, &info, map_index, reuse, &outbound, &inbound)?;
         let origin = match info.origin.dynamic_seq {

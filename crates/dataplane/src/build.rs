@@ -295,6 +295,7 @@ pub fn policy_from_config(
                         Direction::Inbound => {
                             let sa =
                                 InboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
+                            let sa = crate::crypto::with_fast_open(sa, &params);
                             let mut selectors = Classifier::new();
                             selectors.push_acl_mirrored(acl, 0);
                             policy.inbound.insert(

@@ -30,7 +30,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 use dpdk::{
     CryptoDev, DpdkError, GcmDirection, GcmInPlace, GcmSession, ImbGcm, VaesGcm, GCM_TAG_LEN,
 };
-use esp::{BurstSeal, OutboundSa, SaParams, SealJob, Transform};
+use esp::{BurstSeal, InboundSa, OutboundSa, PacketOpen, SaParams, SealJob, Transform};
 
 /// The crypto device outbound AES-GCM SAs seal their bursts on, while a process has one. Read
 /// only where SAs are made (the control thread), never on the fast path.
@@ -300,6 +300,49 @@ pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
     match sealer {
         Ok(seal) => sa.with_burst_seal(Arc::new(seal.with_plan(plan()))),
         Err(_) => sa,
+    }
+}
+
+/// `sa` opening its packets with rri's AES-GCM on VAES ([`VaesOpen`]) when it is AES-GCM and
+/// the CPU has VAES and VPCLMULQDQ; `sa` unchanged (opening with ring) otherwise. Unlike
+/// sealing this needs no crypto device: the engine is rri's own CPU code, which opened
+/// packets of every size in less time than ring here (see perf/RESULTS.md).
+pub fn with_fast_open(sa: InboundSa, params: &SaParams) -> InboundSa {
+    if !matches!(
+        params.transform,
+        Transform::AesGcm128 | Transform::AesGcm256
+    ) {
+        return sa;
+    }
+    match VaesGcm::new(&params.key) {
+        Ok(gcm) => sa.with_packet_open(Arc::new(VaesOpen(gcm))),
+        Err(_) => sa,
+    }
+}
+
+/// What inbound AES-GCM SAs open their packets with on this machine, for the log.
+pub fn opener() -> &'static str {
+    if dpdk::vaes_gcm::supported() {
+        "AES-GCM packets opened with rri's AES-GCM on VAES and VPCLMULQDQ"
+    } else {
+        "AES-GCM packets opened with ring (this CPU has no VAES and VPCLMULQDQ)"
+    }
+}
+
+/// ESP packet opening ([`esp::PacketOpen`]) on rri's AES-GCM on VAES.
+#[derive(Debug)]
+pub struct VaesOpen(pub VaesGcm);
+
+impl PacketOpen for VaesOpen {
+    #[inline]
+    fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &mut [u8],
+        icv: &[u8; GCM_TAG_LEN],
+    ) -> bool {
+        self.0.open_in_place(ciphertext, nonce, aad, icv)
     }
 }
 

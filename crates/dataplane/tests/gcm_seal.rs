@@ -151,3 +151,76 @@ fn the_direct_sealer_refuses_what_it_cannot_seal() {
         assert_eq!(icv, [9u8; 8], "{engine:?}");
     }
 }
+
+#[test]
+fn inbound_sas_open_with_the_vaes_code_as_ring_does() {
+    if !dpdk::vaes_gcm::supported() {
+        eprintln!("skipped: this CPU has no VAES and VPCLMULQDQ (inbound SAs open with ring)");
+        return;
+    }
+    for transform in [Transform::AesGcm128, Transform::AesGcm256] {
+        for (udp, esn) in [(false, false), (true, true)] {
+            let mut tunnel = TunnelTemplate::new(
+                Ipv4Addr::new(198, 51, 100, 1),
+                Ipv4Addr::new(203, 0, 113, 2),
+            );
+            if udp {
+                tunnel.udp = Some(UdpEncap {
+                    src_port: 4500,
+                    dst_port: 4500,
+                });
+            }
+            let keymat: Vec<u8> = (0..transform.keymat_len() as u8).map(|i| i * 7).collect();
+            let mut p = SaParams::from_keymat(0x3000_0002, transform, &keymat, tunnel).unwrap();
+            p.esn = esn;
+            let out = OutboundSa::new(&p, 0).unwrap();
+            let vaes = dataplane::crypto::with_fast_open(InboundSa::new(&p, 0).unwrap(), &p);
+            assert!(vaes.has_packet_open(), "{transform:?}");
+            let ring = InboundSa::new(&p, 0).unwrap();
+            let inners: Vec<Vec<u8>> = (0..60).map(|k| inner(20 + 25 * k, k as u8)).collect();
+            let mut sealed: Vec<TestBuf> = inners.iter().map(|i| TestBuf::like_mbuf(i)).collect();
+            let mut v = vec![Ok(()); sealed.len()];
+            assert_eq!(out.encapsulate_burst(&mut sealed, 0, &mut v), sealed.len());
+            for (k, packet) in sealed.iter().enumerate() {
+                // Every third packet with one bit of its ciphertext or ICV flipped.
+                let mut bytes = packet.data().to_vec();
+                let tampered = k % 3 == 2;
+                if tampered {
+                    let at = bytes.len() - 1 - (k * 13) % 40;
+                    bytes[at] ^= 0x10;
+                }
+                let mut outcomes = Vec::new();
+                for sa in [&vaes, &ring] {
+                    let mut buf = TestBuf::like_mbuf(&bytes);
+                    let Ok(Classified::Esp(at)) = classify(buf.data()) else {
+                        panic!("packet {k} is not ESP");
+                    };
+                    let mut verdict = [Err(esp::DropReason::TooShort)];
+                    sa.decapsulate_burst(std::slice::from_mut(&mut buf), &[at], 0, &mut verdict);
+                    outcomes.push((verdict[0].map(|d| d.inner_len), buf.data().to_vec()));
+                }
+                let (vaes_outcome, ring_outcome) = (&outcomes[0], &outcomes[1]);
+                if tampered {
+                    assert_eq!(
+                        vaes_outcome.0,
+                        Err(esp::DropReason::AuthFailed),
+                        "packet {k}"
+                    );
+                    assert_eq!(
+                        ring_outcome.0,
+                        Err(esp::DropReason::AuthFailed),
+                        "packet {k}"
+                    );
+                } else {
+                    assert_eq!(vaes_outcome, ring_outcome, "{transform:?} packet {k}");
+                    assert_eq!(vaes_outcome.1, inners[k], "{transform:?} packet {k}");
+                }
+            }
+            let auth_failed = vaes
+                .counters()
+                .snapshot()
+                .drops(esp::DropReason::AuthFailed);
+            assert_eq!(auth_failed, 20, "{transform:?}");
+        }
+    }
+}

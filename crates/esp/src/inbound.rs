@@ -8,6 +8,7 @@ use crate::{DropReason, Transform, ICV_LEN, IV_LEN, MAX_BURST};
 use pktbuf::PacketBuf;
 use ring::aead::{Aad, LessSafeKey, Nonce};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use wire::esp::NatTPayload;
 use wire::ipv4::{self, Ipv4Packet};
 use wire::udp::{UdpPacket, NAT_T_PORT};
@@ -95,6 +96,23 @@ pub fn classify(packet: &[u8]) -> Result<Classified, DropReason> {
     }))
 }
 
+/// An AEAD that opens one packet, supplied from outside this crate (for the data plane: rri's
+/// AES-GCM on VAES, faster than ring where the CPU has it). It must hold the SA's own key; the
+/// SA checks the SPI and the replay window first and moves the window only after it returned
+/// `true`.
+pub trait PacketOpen: Send + Sync + std::fmt::Debug {
+    /// Checks `icv` over `aad` and `ciphertext` under `nonce` and deciphers `ciphertext` in
+    /// place; `false` when the ICV is wrong (the bytes are then to be dropped, whatever they
+    /// hold).
+    fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &mut [u8],
+        icv: &[u8; ICV_LEN],
+    ) -> bool;
+}
+
 /// What decapsulation found out about an accepted packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decapsulated {
@@ -110,6 +128,8 @@ pub struct InboundSa {
     spi: u32,
     transform: Transform,
     key: LessSafeKey,
+    /// Opens packets instead of ring's `key`, when set.
+    opener: Option<Arc<dyn PacketOpen>>,
     salt: [u8; 4],
     esn: bool,
     tunnel: TunnelTemplate,
@@ -129,6 +149,7 @@ impl InboundSa {
             spi: params.spi,
             transform: params.transform,
             key,
+            opener: None,
             salt: params.salt,
             esn: params.esn,
             tunnel: params.tunnel,
@@ -136,6 +157,18 @@ impl InboundSa {
             lifetime: LifetimeState::new(params.lifetime, now_ns),
             counters: SaCounters::default(),
         })
+    }
+
+    /// The same SA opening its packets with `opener` (which must hold this SA's key) instead
+    /// of ring.
+    pub fn with_packet_open(mut self, opener: Arc<dyn PacketOpen>) -> Self {
+        self.opener = Some(opener);
+        self
+    }
+
+    /// Whether packets are opened by a [`PacketOpen`] rather than ring.
+    pub fn has_packet_open(&self) -> bool {
+        self.opener.is_some()
     }
 
     pub fn spi(&self) -> u32 {
@@ -291,15 +324,28 @@ impl InboundSa {
         let nonce = join_4_8(self.salt, iv);
         let aad = AadBytes::new(spi, seq, self.esn);
         let sealed = &mut data[esp_at + 16..];
-        let plain_len = self
-            .key
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad.as_slice()),
-                sealed,
-            )
-            .map_err(|_| DropReason::AuthFailed)?
-            .len();
+        let plain_len = match &self.opener {
+            Some(opener) => {
+                // MIN_ESP_LEN above leaves at least the ICV behind the IV.
+                let (ciphertext, icv) = sealed.split_at_mut(sealed.len() - ICV_LEN);
+                let Ok(icv) = <&[u8; ICV_LEN]>::try_from(&*icv) else {
+                    return Err(DropReason::TooShort);
+                };
+                if !opener.open_in_place(&nonce, aad.as_slice(), ciphertext, icv) {
+                    return Err(DropReason::AuthFailed);
+                }
+                ciphertext.len()
+            }
+            None => self
+                .key
+                .open_in_place(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad.as_slice()),
+                    sealed,
+                )
+                .map_err(|_| DropReason::AuthFailed)?
+                .len(),
+        };
         // Authentic: only now may the window move (RFC 4303 section 3.4.3).
         self.window.commit(seq).map_err(replay_reason)?;
 

@@ -31,7 +31,7 @@ pub mod replay;
 mod sa;
 
 pub use counters::{CounterSnapshot, DropReason, SaCounters};
-pub use inbound::{classify, Classified, Decapsulated, EspLocation, InboundSa};
+pub use inbound::{classify, Classified, Decapsulated, EspLocation, InboundSa, PacketOpen};
 pub use outbound::{BurstSeal, OutboundSa, SealJob};
 pub use sa::{
     DfPolicy, IdentPolicy, Lifetime, LifetimeLimits, Padding, RekeyReason, SaError, SaParams,

@@ -258,6 +258,7 @@ fn main() -> ExitCode {
     } else {
         None
     };
+    tracing::info!(target: "rrid", "{}", dataplane::crypto::opener());
     let worker_lcores = eal.worker_lcores();
     let workers = worker_lcores.len().max(1) as u16;
     let pool = match Mempool::new(

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
     if dataplane::crypto::use_device(&eal, "crypto_aesni_gcm") {
         eprintln!("rri-dp: {}", dataplane::crypto::engines());
     }
+    eprintln!("rri-dp: {}", dataplane::crypto::opener());
     let text = match std::fs::read_to_string(&cli.config) {
         Ok(t) => t,
         Err(e) => return fail(format!("{}: {e}", cli.config)),
