@@ -34,6 +34,27 @@ fn inner(total: usize, seed: u8) -> Vec<u8> {
     p
 }
 
+/// An SA's parameters: a tunnel between two documentation addresses, in UDP when `udp`,
+/// key material `i * step`.
+fn sa_params(spi: u32, transform: Transform, udp: bool, esn: bool, step: u8) -> SaParams {
+    let mut tunnel = TunnelTemplate::new(
+        Ipv4Addr::new(198, 51, 100, 1),
+        Ipv4Addr::new(203, 0, 113, 2),
+    );
+    if udp {
+        tunnel.udp = Some(UdpEncap {
+            src_port: 4500,
+            dst_port: 4500,
+        });
+    }
+    let keymat: Vec<u8> = (0..transform.keymat_len() as u8)
+        .map(|i| i.wrapping_mul(step))
+        .collect();
+    let mut p = SaParams::from_keymat(spi, transform, &keymat, tunnel).unwrap();
+    p.esn = esn;
+    p
+}
+
 #[test]
 fn every_engine_and_mix_gives_ring_s_packets() {
     let eal = Eal::init([
@@ -67,19 +88,7 @@ fn every_engine_and_mix_gives_ring_s_packets() {
     for (plan, direct) in plans.iter().flat_map(|p| [(*p, false), (*p, true)]) {
         for transform in [Transform::AesGcm128, Transform::AesGcm256] {
             for (udp, esn) in [(false, false), (true, true)] {
-                let mut tunnel = TunnelTemplate::new(
-                    Ipv4Addr::new(198, 51, 100, 1),
-                    Ipv4Addr::new(203, 0, 113, 2),
-                );
-                if udp {
-                    tunnel.udp = Some(UdpEncap {
-                        src_port: 4500,
-                        dst_port: 4500,
-                    });
-                }
-                let keymat: Vec<u8> = (0..transform.keymat_len() as u8).map(|i| i * 3).collect();
-                let mut p = SaParams::from_keymat(0x2000_0001, transform, &keymat, tunnel).unwrap();
-                p.esn = esn;
+                let p = sa_params(0x2000_0001, transform, udp, esn, 3);
                 let aad_len = if esn { 12 } else { 8 };
                 let seal = if direct {
                     GcmBurstSeal::direct(&p.key, aad_len)
@@ -160,19 +169,7 @@ fn inbound_sas_open_with_the_vaes_code_as_ring_does() {
     }
     for transform in [Transform::AesGcm128, Transform::AesGcm256] {
         for (udp, esn) in [(false, false), (true, true)] {
-            let mut tunnel = TunnelTemplate::new(
-                Ipv4Addr::new(198, 51, 100, 1),
-                Ipv4Addr::new(203, 0, 113, 2),
-            );
-            if udp {
-                tunnel.udp = Some(UdpEncap {
-                    src_port: 4500,
-                    dst_port: 4500,
-                });
-            }
-            let keymat: Vec<u8> = (0..transform.keymat_len() as u8).map(|i| i * 7).collect();
-            let mut p = SaParams::from_keymat(0x3000_0002, transform, &keymat, tunnel).unwrap();
-            p.esn = esn;
+            let p = sa_params(0x3000_0002, transform, udp, esn, 7);
             let out = OutboundSa::new(&p, 0).unwrap();
             let vaes = dataplane::crypto::with_fast_open(InboundSa::new(&p, 0).unwrap(), &p);
             assert!(vaes.has_packet_open(), "{transform:?}");
