@@ -36,9 +36,6 @@ use std::arch::x86_64::*;
 
 use crate::error::DpdkError;
 
-/// GCM's tag length, the only one offered.
-pub const VAES_GCM_TAG_LEN: usize = 16;
-
 /// GCM's limit on the data one IV may cover: 2^32 - 2 blocks of counter.
 const MAX_DATA_LEN: u64 = (1 << 36) - 32;
 
@@ -52,7 +49,7 @@ pub fn supported() -> bool {
 }
 
 /// An AES-GCM key expanded for the vector code: round keys in both lanes of a 256-bit vector
-/// and the hash key's first eight powers.
+/// and the hash key's first 18 powers.
 pub struct VaesGcm {
     round_keys: [__m256i; 15],
     /// 10 for AES-128, 14 for AES-256.
@@ -231,12 +228,7 @@ impl VaesGcm {
                     *block = _mm256_aesenc_epi128(*block, *key);
                 }
                 if let (Some(pending), true) = (&pending, round < 8) {
-                    let mut block = pending[round];
-                    if round == 0 {
-                        block = _mm256_xor_si256(block, _mm256_zextsi128_si256(x));
-                    }
-                    let at = STRETCH_POWERS + 2 * round;
-                    sum.add(block, self.power_pair(at), self.middle_pair(at));
+                    self.add_stretch_pair(&mut sum, round, pending[round], x);
                 }
             }
             for block in &mut stream {
@@ -273,13 +265,7 @@ impl VaesGcm {
         if let Some(pending) = pending {
             let mut sum = ProductSum::new();
             for (j, block) in pending.into_iter().enumerate() {
-                let block = if j == 0 {
-                    _mm256_xor_si256(block, _mm256_zextsi128_si256(x))
-                } else {
-                    block
-                };
-                let at = STRETCH_POWERS + 2 * j;
-                sum.add(block, self.power_pair(at), self.middle_pair(at));
+                self.add_stretch_pair(&mut sum, j, block, x);
             }
             x = sum.reduce();
         }
@@ -329,24 +315,27 @@ impl VaesGcm {
             for (block, bytes) in blocks.iter_mut().zip(group) {
                 *block = _mm_shuffle_epi8(load128(bytes), reverse);
             }
-            x = self.hash_blocks(x, &blocks[..group.len()]);
+            x = self.hash_up_to_16(x, &blocks[..group.len()]);
         }
         if !partial.is_empty() {
             let block = _mm_shuffle_epi8(load_partial(partial), reverse);
-            x = self.hash_blocks(x, &[block]);
+            x = self.hash_up_to_16(x, &[block]);
         }
         x
     }
 
-    /// GHASH state `x` after any number of more blocks, 16 to a reduction (the AAD's, when it
-    /// is longer than a block).
-    #[target_feature(enable = "avx2,aes,pclmulqdq,vaes,vpclmulqdq")]
+    /// Adds vector `j` (blocks 2j and 2j + 1) of a 256-byte stretch to `sum`, times H^(16-2j)
+    /// and H^(15-2j); the first also carries the GHASH state `x` of what came before.
+    #[target_feature(enable = "avx2,pclmulqdq,vpclmulqdq")]
     #[inline]
-    fn hash_blocks(&self, mut x: __m128i, blocks: &[__m128i]) -> __m128i {
-        for group in blocks.chunks(16) {
-            x = self.hash_up_to_16(x, group);
-        }
-        x
+    fn add_stretch_pair(&self, sum: &mut ProductSum, j: usize, block: __m256i, x: __m128i) {
+        let block = if j == 0 {
+            _mm256_xor_si256(block, _mm256_zextsi128_si256(x))
+        } else {
+            block
+        };
+        let at = STRETCH_POWERS + 2 * j;
+        sum.add(block, self.power_pair(at), self.middle_pair(at));
     }
 
     /// GHASH state `x` after 1 to 16 more blocks: (x + b_1) H^k + b_2 H^(k-1) + … + b_k H,
