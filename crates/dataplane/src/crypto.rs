@@ -132,12 +132,7 @@ fn calibrate(dev: &CryptoDev, direct: bool) -> Plan {
     const ENGINES: [Engine; 3] = [Engine::Device, Engine::Vaes, Engine::Ring];
     let key = [0x5au8; 16];
     let sealer = |engine: Engine| {
-        let sealer = if direct {
-            GcmBurstSeal::direct(&key, 8)
-        } else {
-            GcmBurstSeal::new(dev, &key, 8)
-        };
-        sealer
+        device_sealer(dev, direct, &key, 8)
             .ok()
             .filter(|s| engine != Engine::Vaes || s.vaes.is_some())
             .map(|s| s.with_plan(Plan::uniform(engine)))
@@ -165,8 +160,8 @@ fn calibrate(dev: &CryptoDev, direct: bool) -> Plan {
         }
         t.elapsed().as_secs_f64()
     };
-    let mut plan = Plan::uniform(Engine::Device);
-    for &size in &SIZES {
+    let mut picks = [Engine::Device; SIZES.len()];
+    for (pick, &size) in picks.iter_mut().zip(&SIZES) {
         let mut buffers = vec![vec![0u8; size + GCM_TAG_LEN]; BURST];
         let mut times = [[f64::INFINITY; ROUNDS]; ENGINES.len()];
         for round in 0..ROUNDS {
@@ -186,12 +181,14 @@ fn calibrate(dev: &CryptoDev, direct: bool) -> Plan {
                 best = i;
             }
         }
-        let engine = if medians[0] <= medians[best] * 1.05 {
-            Engine::Device
-        } else {
-            ENGINES[best]
-        };
-        plan.push(if size == SIZES[0] { 0 } else { size }, engine);
+        if medians[0] > medians[best] * 1.05 {
+            *pick = ENGINES[best];
+        }
+    }
+    // The first size's engine from 0 on, each other's from its size.
+    let mut plan = Plan::uniform(picks[0]);
+    for (&size, &engine) in SIZES.iter().zip(&picks).skip(1) {
+        plan.push(size, engine);
     }
     plan
 }
@@ -238,19 +235,25 @@ impl Plan {
         self
     }
 
-    /// Hands lengths from `from` on (at least the last step's start) to `engine`; a step
-    /// with the engine of the one before is merged into it, one past the capacity dropped.
+    /// Hands lengths from `from` on to `engine`. Steps go in increasing length: one at or
+    /// below the last step's start is ignored, as is one past the capacity; one with the
+    /// engine of the step before is that step already.
     fn push(&mut self, from: usize, engine: Engine) {
-        let last = self.steps[self.len - 1];
-        if from <= last.0 {
-            self.steps[self.len - 1].1 = engine;
-            if self.len > 1 && self.steps[self.len - 2].1 == engine {
-                self.len -= 1;
-            }
-        } else if last.1 != engine && self.len < Plan::MAX_STEPS {
+        let (last_from, last_engine) = self.steps[self.len - 1];
+        if from > last_from && engine != last_engine && self.len < Plan::MAX_STEPS {
             self.steps[self.len] = (from, engine);
             self.len += 1;
         }
+    }
+
+    /// The same plan with `from` wherever it names `to`.
+    fn replacing(&self, from: Engine, to: Engine) -> Plan {
+        let swap = |engine: Engine| if engine == from { to } else { engine };
+        let mut plan = Plan::uniform(swap(self.steps[0].1));
+        for &(at, engine) in &self.steps[1..self.len] {
+            plan.push(at, swap(engine));
+        }
+        plan
     }
 
     /// The steps in use.
@@ -278,6 +281,20 @@ pub fn release_device() {
     device().take();
 }
 
+/// A sealer whose device engine is `dev`, or its library called directly when `direct`.
+fn device_sealer(
+    dev: &CryptoDev,
+    direct: bool,
+    key: &[u8],
+    aad_len: usize,
+) -> Result<GcmBurstSeal, DpdkError> {
+    if direct {
+        GcmBurstSeal::direct(key, aad_len)
+    } else {
+        GcmBurstSeal::new(dev, key, aad_len)
+    }
+}
+
 /// `sa` sealing its bursts on the process's crypto device when there is one and the SA is
 /// AES-GCM; `sa` unchanged otherwise (or if the device refuses the session).
 pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
@@ -292,12 +309,7 @@ pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
         return sa;
     }
     let aad_len = if params.esn { 12 } else { 8 };
-    let sealer = if DIRECT.load(Ordering::Relaxed) {
-        GcmBurstSeal::direct(&params.key, aad_len)
-    } else {
-        GcmBurstSeal::new(dev, &params.key, aad_len)
-    };
-    match sealer {
+    match device_sealer(dev, DIRECT.load(Ordering::Relaxed), &params.key, aad_len) {
         Ok(seal) => sa.with_burst_seal(Arc::new(seal.with_plan(plan()))),
         Err(_) => sa,
     }
@@ -412,14 +424,19 @@ impl GcmBurstSeal {
         })
     }
 
-    /// The same sealer, following `plan`.
+    /// The same sealer, following `plan`; on a CPU without VAES its VAES steps go to the
+    /// device, decided here rather than per packet.
     pub fn with_plan(mut self, plan: Plan) -> Self {
-        self.plan = plan;
+        self.plan = if self.vaes.is_some() {
+            plan
+        } else {
+            plan.replacing(Engine::Vaes, Engine::Device)
+        };
         self
     }
 
-    /// Whether this CPU runs the VAES engine (a plan's [`Engine::Vaes`] falls back to the
-    /// device where it does not).
+    /// Whether this CPU runs the VAES engine (a plan's [`Engine::Vaes`] steps go to the device
+    /// where it does not).
     pub fn has_vaes(&self) -> bool {
         self.vaes.is_some()
     }
@@ -465,16 +482,6 @@ impl GcmBurstSeal {
             (_, DeviceEngine::Session(_)) => false,
         }
     }
-
-    /// The engine that seals a plaintext of `len` bytes: the plan's, the device for a VAES
-    /// step on a CPU without VAES.
-    #[inline]
-    fn engine_for(&self, len: usize) -> Engine {
-        match self.plan.engine_for(len) {
-            Engine::Vaes if self.vaes.is_none() => Engine::Device,
-            engine => engine,
-        }
-    }
 }
 
 /// EINVAL: an invalid argument.
@@ -488,7 +495,7 @@ impl BurstSeal for GcmBurstSeal {
             DeviceEngine::Session(session) => session,
             DeviceEngine::Direct(_) => {
                 for (job, ok) in jobs.iter_mut().zip(ok.iter_mut()) {
-                    *ok = self.seal_one(self.engine_for(job.plaintext.len()), job);
+                    *ok = self.seal_one(self.plan.engine_for(job.plaintext.len()), job);
                 }
                 return;
             }
@@ -498,14 +505,14 @@ impl BurstSeal for GcmBurstSeal {
         let all_device = self.plan.steps() == [(0, Engine::Device)];
         if !all_device {
             for (job, ok) in jobs.iter_mut().zip(ok.iter_mut()) {
-                let engine = self.engine_for(job.plaintext.len());
+                let engine = self.plan.engine_for(job.plaintext.len());
                 if engine != Engine::Device {
                     *ok = self.seal_one(engine, job);
                 }
             }
         }
         session.process_in_place(jobs, ok, |job| {
-            (all_device || self.engine_for(job.plaintext.len()) == Engine::Device).then(|| {
+            (all_device || self.plan.engine_for(job.plaintext.len()) == Engine::Device).then(|| {
                 GcmInPlace {
                     data: &mut *job.plaintext,
                     iv: &job.nonce,
@@ -544,11 +551,24 @@ mod tests {
             assert_eq!(plan.engine_for(len), engine, "{len} bytes");
         }
         // Neighbouring steps with one engine are one step.
-        let plan = Plan::uniform(Engine::Device)
-            .with_step(0, Engine::Vaes)
+        let plan = Plan::uniform(Engine::Vaes)
             .with_step(128, Engine::Vaes)
             .with_step(512, Engine::Ring);
         assert_eq!(plan.steps(), [(0, Engine::Vaes), (512, Engine::Ring)]);
+    }
+
+    #[test]
+    fn a_plan_without_vaes_hands_its_vaes_steps_to_the_device() {
+        let plan = Plan::split(Engine::Vaes, 300, Engine::Device).with_step(900, Engine::Ring);
+        assert_eq!(
+            plan.replacing(Engine::Vaes, Engine::Device).steps(),
+            [(0, Engine::Device), (900, Engine::Ring)]
+        );
+        let plan = Plan::split(Engine::Ring, 300, Engine::Vaes);
+        assert_eq!(
+            plan.replacing(Engine::Vaes, Engine::Device).steps(),
+            [(0, Engine::Ring), (300, Engine::Device)]
+        );
     }
 
     fn engine() -> impl Strategy<Value = Engine> {
