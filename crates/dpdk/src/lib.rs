@@ -32,6 +32,7 @@ mod lpm;
 mod mbuf;
 mod mempool;
 mod port;
+mod prefetch;
 pub mod vaes_gcm;
 
 pub use burst::MbufBurst;
@@ -47,6 +48,7 @@ pub use lpm::{RteLpm, LPM_LOOKUP_SUCCESS};
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Link, Port, PortConfig, PortError, PortStats, RxQueue, TxQueue};
+pub use prefetch::prefetch_for_write;
 pub use vaes_gcm::VaesGcm;
 
 /// The raw bindings, for what this layer does not wrap yet.

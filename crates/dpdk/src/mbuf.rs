@@ -74,6 +74,20 @@ impl Mbuf {
         self.raw().port
     }
 
+    /// Prefetches for writing the packet's first `front` bytes and the `behind` bytes of
+    /// headroom before them (where tunnel headers go), as [`crate::prefetch_for_write`] does.
+    #[inline]
+    pub fn prefetch_front(&self, behind: usize, front: usize) {
+        let m = self.raw();
+        let behind = behind.min(usize::from(m.data_off));
+        let front = front.min(usize::from(m.data_len));
+        let start = usize::from(m.data_off) - behind;
+        // wrapping_add: only an address is formed, never dereferenced, and it stays inside
+        // the mbuf's buffer (data_off - behind >= 0, data_off + data_len <= buf_len).
+        let first = m.buf_addr.cast::<u8>().cast_const().wrapping_add(start);
+        crate::prefetch::prefetch_range_for_write(first, behind + front);
+    }
+
     /// Copies a multi-segment packet into its first segment.
     ///
     /// # Errors
