@@ -88,6 +88,18 @@ impl Mbuf {
         crate::prefetch::prefetch_range_for_write(first, behind + front);
     }
 
+    /// Prefetches for writing the `len` bytes of tailroom after the packet (where an ESP
+    /// trailer and ICV go), as [`crate::prefetch_for_write`] does.
+    #[inline]
+    pub fn prefetch_tail(&self, len: usize) {
+        let m = self.raw();
+        let end = usize::from(m.data_off) + usize::from(m.data_len);
+        let len = len.min(usize::from(m.buf_len).saturating_sub(end));
+        // wrapping_add: an address inside the mbuf's buffer, formed and never dereferenced.
+        let first = m.buf_addr.cast::<u8>().cast_const().wrapping_add(end);
+        crate::prefetch::prefetch_range_for_write(first, len);
+    }
+
     /// Copies a multi-segment packet into its first segment.
     ///
     /// # Errors

@@ -119,6 +119,7 @@ fn mbuf_surface_matches_test_buffer(pool: &Mempool) {
             assert_eq!(a, b, "step {step}");
             // A prefetch reaching past either end of the packet changes nothing.
             m.prefetch_front(len, len);
+            m.prefetch_tail(len);
             assert_eq!(m.data(), t.data(), "step {step}");
             assert_eq!((m.headroom(), m.tailroom()), (t.headroom(), t.tailroom()));
             assert_eq!(m.pkt_len() as usize, t.data().len());
