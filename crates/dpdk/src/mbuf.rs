@@ -79,13 +79,8 @@ impl Mbuf {
     #[inline]
     pub fn prefetch_front(&self, behind: usize, front: usize) {
         let m = self.raw();
-        let behind = behind.min(usize::from(m.data_off));
-        let front = front.min(usize::from(m.data_len));
-        let start = usize::from(m.data_off) - behind;
-        // wrapping_add: only an address is formed, never dereferenced, and it stays inside
-        // the mbuf's buffer (data_off - behind >= 0, data_off + data_len <= buf_len).
-        let first = m.buf_addr.cast::<u8>().cast_const().wrapping_add(start);
-        crate::prefetch::prefetch_range_for_write(first, behind + front);
+        let (off, len) = (usize::from(m.data_off), usize::from(m.data_len));
+        self.prefetch_buffer(off - behind.min(off), off + front.min(len));
     }
 
     /// Prefetches for writing the `len` bytes of tailroom after the packet (where an ESP
@@ -94,10 +89,17 @@ impl Mbuf {
     pub fn prefetch_tail(&self, len: usize) {
         let m = self.raw();
         let end = usize::from(m.data_off) + usize::from(m.data_len);
-        let len = len.min(usize::from(m.buf_len).saturating_sub(end));
-        // wrapping_add: an address inside the mbuf's buffer, formed and never dereferenced.
-        let first = m.buf_addr.cast::<u8>().cast_const().wrapping_add(end);
-        crate::prefetch::prefetch_range_for_write(first, len);
+        self.prefetch_buffer(end, end + len);
+    }
+
+    /// Prefetches bytes `from..to` of the mbuf's buffer (`to` clamped to its end).
+    #[inline]
+    fn prefetch_buffer(&self, from: usize, to: usize) {
+        let m = self.raw();
+        let to = to.min(usize::from(m.buf_len));
+        // wrapping_add: only an address inside the buffer is formed, never dereferenced.
+        let first = m.buf_addr.cast::<u8>().cast_const().wrapping_add(from);
+        crate::prefetch::prefetch_range_for_write(first, to.saturating_sub(from));
     }
 
     /// Copies a multi-segment packet into its first segment.
