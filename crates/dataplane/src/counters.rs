@@ -35,6 +35,8 @@ pub enum Reason {
     EspRejected,
     /// Refused by the outbound SA (sequence exhausted, lifetime, room; the SA counts which).
     EspEncapFailed,
+    /// The AEAD did not seal the packet: dropped, never sent (it may hold cleartext).
+    SealFailed,
     /// The decapsulated packet is outside the SA's traffic selectors.
     PolicyViolation,
     /// Arrived on a port the policy does not know.
@@ -50,7 +52,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
     pub const ALL: [Reason; Self::COUNT] = [
         Reason::L2Malformed,
         Reason::NotIpv4,
@@ -66,6 +68,7 @@ impl Reason {
         Reason::BadSpi,
         Reason::EspRejected,
         Reason::EspEncapFailed,
+        Reason::SealFailed,
         Reason::PolicyViolation,
         Reason::UnknownPort,
         Reason::PuntQueueFull,
@@ -90,6 +93,7 @@ impl Reason {
             Reason::BadSpi => "bad-spi",
             Reason::EspRejected => "esp-rejected",
             Reason::EspEncapFailed => "esp-encap-failed",
+            Reason::SealFailed => "seal-failed",
             Reason::PolicyViolation => "policy-violation",
             Reason::UnknownPort => "unknown-port",
             Reason::PuntQueueFull => "punt-queue-full",

@@ -216,9 +216,10 @@ impl<'a> Pipeline<'a> {
                         counters.encapsulated += 1;
                         Action::Forward(port)
                     }
-                    Err(_) => {
-                        counters.drops[Reason::EspEncapFailed as usize] += 1;
-                        Action::Drop(Reason::EspEncapFailed)
+                    Err(why) => {
+                        let reason = encap_drop_reason(*why);
+                        counters.drops[reason as usize] += 1;
+                        Action::Drop(reason)
                     }
                 };
                 out(chunk_at * esp::MAX_BURST + i, action);
@@ -508,8 +509,8 @@ impl<'a> Pipeline<'a> {
                 let Some(egress) = self.policy.port(port) else {
                     return Action::Drop(Reason::NoRoute);
                 };
-                if sa.encapsulate(buf, self.now_ns).is_err() {
-                    return Action::Drop(Reason::EspEncapFailed);
+                if let Err(why) = sa.encapsulate(buf, self.now_ns) {
+                    return Action::Drop(encap_drop_reason(why));
                 }
                 counters.encapsulated += 1;
                 self.rewrite_l2(port, egress, next_hop, buf, events)
@@ -689,6 +690,16 @@ impl<'a> Pipeline<'a> {
             return Action::Drop(Reason::NoNeighbour);
         };
         push_l2(out_port, egress, mac, buf)
+    }
+}
+
+/// The worker's reason for a packet its outbound SA refused: a seal failure has its own
+/// counter, as it is the one refusal that says something is wrong with the crypto itself.
+#[inline]
+fn encap_drop_reason(why: esp::DropReason) -> Reason {
+    match why {
+        esp::DropReason::SealFailed => Reason::SealFailed,
+        _ => Reason::EspEncapFailed,
     }
 }
 

@@ -35,11 +35,14 @@ pub enum DropReason {
     Fragment,
     /// The outer IPv4 header is malformed or its checksum is wrong.
     BadOuterHeader,
+    /// The AEAD (or the framing around it) did not seal the packet. The packet is dropped,
+    /// never sent: what it holds may be cleartext.
+    SealFailed,
 }
 
 impl DropReason {
     /// Number of reasons, for counter arrays.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -57,6 +60,7 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::Fragment,
         DropReason::BadOuterHeader,
+        DropReason::SealFailed,
     ];
 
     /// The name used in `show` output and logs.
@@ -76,6 +80,7 @@ impl DropReason {
             DropReason::TooBig => "too big",
             DropReason::Fragment => "outer fragment",
             DropReason::BadOuterHeader => "bad outer header",
+            DropReason::SealFailed => "seal failed",
         }
     }
 }
@@ -173,6 +178,15 @@ impl BurstTally {
     #[inline]
     pub fn drop(&mut self, reason: DropReason) {
         self.drops[reason as usize] += 1;
+    }
+
+    /// Takes back a packet counted as sealed whose sealing then failed, and counts it as a
+    /// [`DropReason::SealFailed`] drop.
+    #[inline]
+    pub fn unseal(&mut self, inner_len: u16) {
+        self.packets -= 1;
+        self.bytes -= u64::from(inner_len);
+        self.drop(DropReason::SealFailed);
     }
 
     pub fn flush(&self, counters: &SaCounters) {

@@ -53,6 +53,8 @@ pub struct OutboundSa {
 /// salt and a sequence number reserved for that packet alone) and checks nothing else.
 pub trait BurstSeal: Send + Sync + std::fmt::Debug {
     /// Seals every job in place and writes its ICV; `ok[i]` says whether job `i` was sealed.
+    /// A job left `false` is dropped and counted as [`DropReason::SealFailed`], never sent,
+    /// whatever its buffer holds (it may still be cleartext).
     fn seal_burst(&self, jobs: &mut [SealJob<'_>], ok: &mut [bool]);
 }
 
@@ -250,7 +252,8 @@ impl OutboundSa {
     /// Encapsulates the inner IPv4 packet in `buf` (starting at its IP header) into an outer
     /// IPv4 packet, at `now_ns`. On error the packet is counted as dropped and the buffer is
     /// unchanged, except that bytes behind the inner packet's total length (Ethernet
-    /// padding) may have been trimmed.
+    /// padding) may have been trimmed; after [`DropReason::SealFailed`] the buffer holds a
+    /// half-built packet that must not be sent.
     pub fn encapsulate<B: PacketBuf + ?Sized>(
         &self,
         buf: &mut B,
@@ -259,7 +262,9 @@ impl OutboundSa {
         let result = self.prepare(buf, 0).and_then(|()| {
             let inner_len = buf.len() as u64;
             let r = self.reserve(1, now_ns)?;
-            self.seal(buf, r.first, r.first.to_be_bytes());
+            if !self.seal(buf, r.first, r.first.to_be_bytes()) {
+                return Err(DropReason::SealFailed);
+            }
             Ok(inner_len)
         });
         match result {
@@ -323,7 +328,7 @@ impl OutboundSa {
         }
         let reservation = self.reserve(ready, now_ns);
         let tally = match &self.burst_seal {
-            None => self.for_each_granted(bufs, verdicts, reservation, |buf, seq| {
+            None => self.for_each_granted(bufs, verdicts, reservation, |_, buf, seq| {
                 self.seal_linked(buf, seq, seq.to_be_bytes(), link)
             }),
             Some(sealer) => {
@@ -331,28 +336,32 @@ impl OutboundSa {
                 // an ArrayVec: a whole array of default jobs, built and moved per chunk, was
                 // 4 KB of stores and a 4 KB copy (3.5 % of a 64-byte packet's time).
                 let mut jobs = ArrayVec::<SealJob<'_>, MAX_BURST>::new();
-                let tally = self.for_each_granted(bufs, verdicts, reservation, |buf, seq| {
-                    if jobs.is_full() {
-                        return;
-                    }
+                // Which packet of the chunk each job is, and its inner length, so that a job
+                // the sealer refuses becomes that packet's drop.
+                let mut owners = [(0u8, 0u16); MAX_BURST];
+                let mut tally = self.for_each_granted(bufs, verdicts, reservation, |i, buf, seq| {
+                    let inner_len = buf.len() as u16;
                     let iv = seq.to_be_bytes();
                     self.frame(buf, seq, iv, link, |plaintext, icv, nonce, aad| {
-                        // Room was checked above (a chunk is at most MAX_BURST packets).
-                        let _ = jobs.try_push(SealJob {
+                        owners[jobs.len() % MAX_BURST] = (i as u8, inner_len);
+                        // A chunk is at most MAX_BURST packets, so there is room.
+                        jobs.try_push(SealJob {
                             plaintext,
                             icv,
                             nonce,
                             aad: aad.bytes,
                             aad_len: aad.len,
-                        });
-                    });
+                        })
+                        .is_ok()
+                    })
                 });
                 let n_jobs = jobs.len();
                 let mut ok = [false; MAX_BURST];
                 sealer.seal_burst(&mut jobs, &mut ok[..n_jobs]);
-                for (job, _) in jobs.iter_mut().zip(ok).filter(|(_, ok)| !ok) {
-                    // As when ring fails: an ICV of zeros, which the receiver drops.
-                    job.icv.fill(0);
+                drop(jobs);
+                for (&(i, inner_len), _) in owners[..n_jobs].iter().zip(ok).filter(|(_, ok)| !ok) {
+                    tally.unseal(inner_len);
+                    verdicts[usize::from(i)] = Err(DropReason::SealFailed);
                 }
                 tally
             }
@@ -361,23 +370,24 @@ impl OutboundSa {
         tally.packets as usize
     }
 
-    /// Calls `each` with every prepared packet of a chunk that the reservation covers and its
-    /// sequence number, in order; the prepared packets past it are refused with the
-    /// reservation's reason. Returns the chunk's tally.
+    /// Calls `each` with every prepared packet of a chunk that the reservation covers, its
+    /// index and its sequence number, in order; the prepared packets past it are refused with
+    /// the reservation's reason, and a packet `each` could not seal (it returns `false`) with
+    /// [`DropReason::SealFailed`]. Returns the chunk's tally.
     #[inline(always)]
     fn for_each_granted<'a, B: PacketBuf>(
         &self,
         bufs: &'a mut [B],
         verdicts: &mut [Result<(), DropReason>],
         reservation: Result<Reservation, DropReason>,
-        mut each: impl FnMut(&'a mut B, u64),
+        mut each: impl FnMut(usize, &'a mut B, u64) -> bool,
     ) -> BurstTally {
         let mut tally = BurstTally::default();
         let (mut seq, mut granted) = match &reservation {
             Ok(r) => (r.first, r.granted),
             Err(_) => (0, 0),
         };
-        for (buf, verdict) in bufs.iter_mut().zip(verdicts.iter_mut()) {
+        for (i, (buf, verdict)) in bufs.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             if verdict.is_ok() {
                 if granted == 0 {
                     *verdict = Err(match reservation {
@@ -385,9 +395,14 @@ impl OutboundSa {
                         Ok(_) => self.exhausted(),
                     });
                 } else {
-                    tally.packets += 1;
-                    tally.bytes += buf.len() as u64;
-                    each(buf, seq);
+                    let inner_len = buf.len() as u64;
+                    if each(i, buf, seq) {
+                        tally.packets += 1;
+                        tally.bytes += inner_len;
+                    } else {
+                        *verdict = Err(DropReason::SealFailed);
+                    }
+                    // Spent either way: a number that reached a sealer is never reused.
                     seq += 1;
                     granted -= 1;
                 }
@@ -409,11 +424,16 @@ impl OutboundSa {
     ) -> Result<(), DropReason> {
         // Only what encapsulation relies on: an IPv4 header whose total length the buffer
         // holds (the forwarding path has checked the rest, and the peer checks it again).
-        let total = match buf.data().first_chunk::<{ ipv4::HEADER_LEN }>() {
-            Some(h) if h[0] >> 4 == 4 => usize::from(u16::from_be_bytes([h[2], h[3]])),
+        // The header length too: an inner header the receiver cannot parse (IHL under 5, or
+        // longer than the packet) would be sealed only to be dropped at the far end.
+        let (total, header_len) = match buf.data().first_chunk::<{ ipv4::HEADER_LEN }>() {
+            Some(h) if h[0] >> 4 == 4 => (
+                usize::from(u16::from_be_bytes([h[2], h[3]])),
+                usize::from(h[0] & 0x0f) * 4,
+            ),
             _ => return Err(DropReason::MalformedInner),
         };
-        if total < ipv4::HEADER_LEN || total > buf.len() {
+        if header_len < ipv4::HEADER_LEN || total < header_len || total > buf.len() {
             return Err(DropReason::MalformedInner);
         }
         let excess = buf.len() - total;
@@ -442,39 +462,51 @@ impl OutboundSa {
     /// explicit IV `iv` (the sequence number, except in known-answer tests), sealed by ring.
     ///
     /// Invariant: `seq` was reserved for this packet alone, so (key, salt || iv) is fresh.
+    /// Returns whether the packet was sealed; when not, it must be dropped.
     #[inline]
-    pub(crate) fn seal<B: PacketBuf + ?Sized>(&self, buf: &mut B, seq: u64, iv: [u8; IV_LEN]) {
-        self.seal_linked(buf, seq, iv, None);
+    #[must_use]
+    pub(crate) fn seal<B: PacketBuf + ?Sized>(
+        &self,
+        buf: &mut B,
+        seq: u64,
+        iv: [u8; IV_LEN],
+    ) -> bool {
+        self.seal_linked(buf, seq, iv, None)
     }
 
     /// [`OutboundSa::seal`] with a link-layer header in front.
     #[inline]
+    #[must_use]
     fn seal_linked<B: PacketBuf + ?Sized>(
         &self,
         buf: &mut B,
         seq: u64,
         iv: [u8; IV_LEN],
         link: Option<&[u8; LINK_HEADER_LEN]>,
-    ) {
+    ) -> bool {
         self.frame(buf, seq, iv, link, |plain, icv, nonce, aad| {
-            // Sealing cannot fail for lengths under 2^32 bytes; a failure would leave an
-            // unauthenticated packet, so the ICV is zeroed and the receiver drops it.
+            // ring refuses only lengths past 2^32 bytes, which prepare() rules out; if it
+            // ever refused, the caller drops the packet.
             match self.key.seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(aad.as_slice()),
                 plain,
             ) {
-                Ok(tag) => icv.copy_from_slice(tag.as_ref()),
-                Err(_) => icv.fill(0),
+                Ok(tag) if icv.len() == ICV_LEN => {
+                    icv.copy_from_slice(tag.as_ref());
+                    true
+                }
+                _ => false,
             }
-        });
+        })
     }
 
     /// Everything of [`OutboundSa::seal`] but the AEAD: outer header, ESP header and IV in
     /// front, padding, pad length and next header behind; then `aead` gets the plaintext and
     /// ICV slices and the nonce and AAD that seal them (ring right away, or a job for a
-    /// [`BurstSeal`]). Inlined into each caller so that ring's path costs what it did as one
-    /// function.
+    /// [`BurstSeal`]). Returns `false` when the packet could not be framed or `aead` says it
+    /// was not sealed: the buffer then holds a half-built packet, which the caller drops.
+    /// Inlined into each caller so that ring's path costs what it did as one function.
     #[inline(always)]
     fn frame<'b, B, F>(
         &self,
@@ -483,14 +515,15 @@ impl OutboundSa {
         iv: [u8; IV_LEN],
         link: Option<&[u8; LINK_HEADER_LEN]>,
         aead: F,
-    ) where
+    ) -> bool
+    where
         B: PacketBuf + ?Sized,
-        F: FnOnce(&'b mut [u8], &'b mut [u8], [u8; 12], AadBytes),
+        F: FnOnce(&'b mut [u8], &'b mut [u8], [u8; 12], AadBytes) -> bool,
     {
         let inner_len = buf.len();
         let (tos, inner_df) = match buf.data().first_chunk::<8>() {
             Some(b) => (b[1], b[6] & 0x40 != 0),
-            None => return,
+            None => return false,
         };
         let plain_len = padded_len(inner_len, self.align);
         let pad_len = plain_len - 2 - inner_len;
@@ -499,7 +532,7 @@ impl OutboundSa {
 
         // prepare() checked the room; these cannot fail.
         let Ok(tail) = buf.append(pad_len + 2 + ICV_LEN) else {
-            return;
+            return false;
         };
         // Padding is at most 15 bytes (alignment at most 16) and the tail at least 18 (pad
         // length, next header, ICV), so a fixed 16-byte copy, one store where a variable
@@ -513,7 +546,7 @@ impl OutboundSa {
             trailer.copy_from_slice(&[pad_len as u8, ipv4::proto::IPV4]);
         }
         if buf.prepend(front + link.map_or(0, |l| l.len())).is_err() {
-            return;
+            return false;
         }
 
         let t = &self.template;
@@ -544,20 +577,20 @@ impl OutboundSa {
         let mut data = buf.data_mut();
         if let Some(link) = link {
             let Some((l, rest)) = data.split_first_chunk_mut::<LINK_HEADER_LEN>() else {
-                return;
+                return false;
             };
             *l = *link;
             data = rest;
         }
         let Some((h, rest)) = data.split_first_chunk_mut::<{ ipv4::HEADER_LEN }>() else {
-            return;
+            return false;
         };
         *h = header;
         let rest = match t.udp {
             Some(udp) => {
                 let Some((u, rest)) = rest.split_first_chunk_mut::<{ wire::udp::HEADER_LEN }>()
                 else {
-                    return;
+                    return false;
                 };
                 let payload_len = outer_len - ipv4::HEADER_LEN - wire::udp::HEADER_LEN;
                 wire::udp::emit_header(u, udp.src_port, udp.dst_port, payload_len);
@@ -566,7 +599,7 @@ impl OutboundSa {
             None => rest,
         };
         let Some((esp, rest)) = rest.split_first_chunk_mut::<16>() else {
-            return;
+            return false;
         };
         wire::esp::emit_header(esp, self.spi, seq as u32);
         esp[8..].copy_from_slice(&iv);
@@ -575,7 +608,7 @@ impl OutboundSa {
         let aad = AadBytes::new(self.spi, seq, self.esn);
 
         let (plain, icv) = rest.split_at_mut(plain_len.min(rest.len()));
-        aead(plain, icv, nonce, aad);
+        aead(plain, icv, nonce, aad)
     }
 }
 

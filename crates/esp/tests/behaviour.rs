@@ -489,6 +489,13 @@ fn bad_spi_and_too_short_are_counted() {
     );
 }
 
+/// `packet` with its IPv4 header length field set to `words`.
+fn ihl(packet: &[u8], words: u8) -> Vec<u8> {
+    let mut p = packet.to_vec();
+    p[0] = 0x40 | words;
+    p
+}
+
 #[test]
 fn outbound_refuses_what_it_cannot_encapsulate() {
     let sa = OutboundSa::new(&params(Transform::AesGcm128, true, false), 0).unwrap();
@@ -498,6 +505,13 @@ fn outbound_refuses_what_it_cannot_encapsulate() {
         (TestBuf::new(128, &inner, 10), DropReason::NoRoom),
         (
             TestBuf::like_mbuf(&[0x45, 0, 0]),
+            DropReason::MalformedInner,
+        ),
+        // A header length under 5 words: the receiver could not parse what it got.
+        (TestBuf::like_mbuf(&ihl(&inner, 4)), DropReason::MalformedInner),
+        // A header length past the total length.
+        (
+            TestBuf::like_mbuf(&ihl(&inner_packet(28, 1, false), 15)),
             DropReason::MalformedInner,
         ),
         (TestBuf::like_mbuf(&[0x60; 40]), DropReason::MalformedInner),
@@ -524,7 +538,7 @@ fn outbound_refuses_what_it_cannot_encapsulate() {
             c.drops(DropReason::NoRoom),
             c.drops(DropReason::MalformedInner)
         ),
-        (2, 2)
+        (2, 4)
     );
     assert_eq!(c.drops(DropReason::TooBig), 1);
 }
@@ -773,18 +787,17 @@ fn a_burst_seal_hook_gives_the_same_packets_as_ring() {
         let mut va = vec![Ok(()); 40];
         let mut vb = vec![Ok(()); 40];
         assert_eq!(plain.encapsulate_burst(&mut a, 0, &mut va), 40);
-        assert_eq!(hooked.encapsulate_burst(&mut b, 0, &mut vb), 40);
+        assert_eq!(hooked.encapsulate_burst(&mut b, 0, &mut vb), 39);
         // One call for the whole burst.
         assert_eq!(hook.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
         let inb = InboundSa::new(&p, 0).unwrap();
         for k in 0..40 {
             if k == 5 {
-                // Refused by the hook: sent with an ICV of zeros, which the receiver drops.
-                let icv_at = b[k].len() - 16;
-                assert!(b[k].data()[icv_at..].iter().all(|&x| x == 0));
-                assert_eq!(decapsulate(&inb, b[k].data()), Err(DropReason::AuthFailed));
+                // Refused by the hook: dropped, never sent.
+                assert_eq!(vb[k], Err(DropReason::SealFailed));
                 continue;
             }
+            assert_eq!(vb[k], Ok(()));
             assert_eq!(a[k].data(), b[k].data(), "packet {k}, udp {udp}, esn {esn}");
             assert_eq!(decapsulate(&inb, b[k].data()).unwrap(), inners[k]);
         }
@@ -873,5 +886,63 @@ fn a_packet_open_hook_opens_what_ring_opens_and_refuses_the_same() {
             decapsulate(&hooked, &fresh).unwrap(),
             inner_packet(60, 99, true)
         );
+    }
+}
+
+/// A sealer that fails chosen jobs before encrypting anything (their buffers still hold the
+/// cleartext) must not get one of them onto the wire: each is a counted `SealFailed` drop,
+/// its sequence number is spent, and every other packet of the burst is sealed as usual.
+#[test]
+fn jobs_the_sealer_fails_are_dropped_never_sent() {
+    for (transform, udp) in [(Transform::AesGcm128, false), (Transform::AesGcm256, true)] {
+        let p = params(transform, udp, false);
+        let algorithm = match transform {
+            Transform::AesGcm128 => &AES_128_GCM,
+            _ => &ring::aead::AES_256_GCM,
+        };
+        let key = LessSafeKey::new(UnboundKey::new(algorithm, &p.key).unwrap());
+        // Indexes within each sealing call: the first, one inside, the last of a full chunk.
+        let refuse = vec![0, 17, MAX_BURST - 1];
+        let hook = std::sync::Arc::new(RingBurst {
+            key,
+            refuse: refuse.clone(),
+            calls: Default::default(),
+        });
+        let sa = OutboundSa::new(&p, 0).unwrap().with_burst_seal(hook.clone());
+        let n = MAX_BURST + 30;
+        let inners: Vec<Vec<u8>> = (0..n)
+            .map(|k| inner_packet(28 + 11 * k, k as u8, false))
+            .collect();
+        let mut bufs: Vec<TestBuf> = inners.iter().map(|i| TestBuf::like_mbuf(i)).collect();
+        let mut verdicts = vec![Ok(()); n];
+        let refused: Vec<usize> = (0..n)
+            .filter(|k| refuse.contains(&(k % MAX_BURST)))
+            .collect();
+        assert_eq!(refused.len(), 5);
+        let sent = sa.encapsulate_burst(&mut bufs, 0, &mut verdicts);
+        assert_eq!(sent, n - refused.len());
+        assert_eq!(hook.calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+        let inb = InboundSa::new(&p, 0).unwrap();
+        for k in 0..n {
+            if refused.contains(&k) {
+                assert_eq!(verdicts[k], Err(DropReason::SealFailed), "packet {k}");
+                // Proof that the sealer failed it before encryption: the cleartext is there.
+                let data = bufs[k].data();
+                assert!(data.windows(inners[k].len()).any(|w| w == inners[k].as_slice()));
+            } else {
+                assert_eq!(verdicts[k], Ok(()), "packet {k}");
+                assert_eq!(decapsulate(&inb, bufs[k].data()).unwrap(), inners[k]);
+            }
+        }
+        let c = sa.counters().snapshot();
+        assert_eq!(c.drops(DropReason::SealFailed), refused.len() as u64);
+        assert_eq!(c.packets, (n - refused.len()) as u64);
+        let sealed_bytes: usize = (0..n)
+            .filter(|k| !refused.contains(k))
+            .map(|k| inners[k].len())
+            .sum();
+        assert_eq!(c.bytes, sealed_bytes as u64);
+        // Numbers given to failed jobs are not handed out again.
+        assert_eq!(sa.last_seq(), n as u64);
     }
 }
