@@ -1013,6 +1013,10 @@ pub struct Ikev2 {
     pub dpd: Option<Spanned<Keepalive>>,
     /// `crypto ikev2 cookie-challenge N`: half-open SAs before cookies are required.
     pub cookie_challenge: Option<Spanned<u32>>,
+    /// `crypto ikev2 limit max-sa N`: IKE SAs in all.
+    pub limit_max_sa: Option<Spanned<u32>>,
+    /// `crypto ikev2 limit max-in-negotiation-sa N`: IKE SAs being negotiated (half-open).
+    pub limit_max_in_negotiation: Option<Spanned<u32>>,
 }
 
 /// `crypto ikev2 proposal NAME`.

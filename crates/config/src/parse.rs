@@ -1234,6 +1234,7 @@ impl Parser {
                 "profile",
                 "dpd",
                 "cookie-challenge",
+                "limit",
             ],
         )?;
         let ik = &mut self.config.ikev2;
@@ -1255,6 +1256,21 @@ impl Parser {
             }
             "cookie-challenge" => {
                 ik.cookie_challenge = Some(c.number("half-open SA threshold", 1u32, 1000)?);
+                return c.end();
+            }
+            "limit" => {
+                let which = c.keyword("a limit", &["max-sa", "max-in-negotiation-sa"])?;
+                let n = c.number("a number of SAs", 1u32, 100_000)?;
+                if which.value == "max-sa" {
+                    ik.limit_max_sa = Some(n);
+                } else {
+                    // IOS may add `incoming` or `outgoing`; rri's bound is on responder
+                    // (incoming) SAs, so only that or nothing is accepted.
+                    if !c.at_end() {
+                        c.keyword("incoming", &["incoming"])?;
+                    }
+                    ik.limit_max_in_negotiation = Some(n);
+                }
                 return c.end();
             }
             _ => {}

@@ -388,6 +388,14 @@ fn render_ikev2(w: &mut String, ik: &Ikev2) {
         line(w, 0, format!("crypto ikev2 cookie-challenge {c}"));
         any = true;
     }
+    if let Some(n) = &ik.limit_max_sa {
+        line(w, 0, format!("crypto ikev2 limit max-sa {n}"));
+        any = true;
+    }
+    if let Some(n) = &ik.limit_max_in_negotiation {
+        line(w, 0, format!("crypto ikev2 limit max-in-negotiation-sa {n}"));
+        any = true;
+    }
     if any {
         bang(w);
     }

@@ -772,9 +772,12 @@ fn ikev2() -> impl Strategy<Value = Ikev2> {
         btree_map(name(), profile, 0..2),
         option::of(keepalive(true)),
         option::of(1u32..=1000),
+        (option::of(1u32..=100_000), option::of(1u32..=100_000)),
     )
         .prop_map(
-            |(proposals, policies, keyrings, profiles, dpd, cookie)| Ikev2 {
+            |(proposals, policies, keyrings, profiles, dpd, cookie, (max_sa, max_neg))| Ikev2 {
+                limit_max_sa: max_sa.map(sp),
+                limit_max_in_negotiation: max_neg.map(sp),
                 proposals: proposals
                     .into_iter()
                     .map(|(n, (e, p, i, g))| {

@@ -17,12 +17,19 @@
 //!   without inbound traffic (periodic), or without inbound traffic while something was sent
 //!   (on demand), and is sent five times RETRY seconds apart; the peer is dead RETRY seconds after the last,
 //!   INTERVAL + 5 x RETRY after its last sign of life (plus up to a second of sampling).
-//! * Bounds: at most [`Limits::max_sessions`] IKE SAs and [`Limits::max_half_open`] that are
-//!   not yet established as responder; IKE_SA_INITs beyond them are dropped and counted.
-//!   From [`KeyEngine::cookie_threshold`] half-open SAs on, an IKE_SA_INIT without a valid
-//!   cookie gets a stateless cookie request (RFC 7296 section 2.6) and nothing else.
-//!   Every datagram that is not for a known SA and is not a new IKE_SA_INIT is counted and
-//!   dropped.
+//! * Bounds (see [`Limits`]): at most `max_sessions` IKE SAs; at most `max_half_open`
+//!   responder SAs not yet established (half-open), and `max_half_open_per_peer` from one
+//!   address; a half-open SA that is not established within `half_open_timeout_ns` (30 s
+//!   unless configured) is forgotten, so that spoofed IKE_SA_INITs cannot hold the table.
+//!   New IKE_SA_INITs from one source address are rate-limited (a token bucket per address
+//!   hash, `init_rate_per_s` with a burst of `init_burst`). IKE_SA_INITs beyond any bound
+//!   are dropped and counted. From [`KeyEngine::cookie_threshold`] live half-open SAs on,
+//!   an IKE_SA_INIT without a valid cookie gets a stateless cookie request (RFC 7296
+//!   section 2.6) and nothing else. Every datagram that is not for a known SA and is not a
+//!   new IKE_SA_INIT is counted and dropped. Floods are logged as counters in at most one
+//!   line per [`FLOOD_LOG_EVERY_NS`], never a line per datagram.
+//! * Cost: a datagram finds its session through a per-address index, so its cost does not
+//!   grow with the number of sessions.
 
 use crate::ikeconf::{self, EntryIke, ResponderMatch};
 use config::model::CryptoMapKind;
@@ -47,6 +54,11 @@ const IKE_REKEY_RETRY_NS: u64 = 60_000_000_000;
 const CHILD_REKEY_RETRY_NS: u64 = 1_000_000_000;
 /// How often child SA traffic is sampled for dead peer detection.
 const DPD_SAMPLE_NS: u64 = 1_000_000_000;
+/// At most one log line about refused or unmatched IKE_SA_INITs this often.
+pub const FLOOD_LOG_EVERY_NS: u64 = 10_000_000_000;
+/// Buckets of the per-source IKE_SA_INIT rate limit (addresses share a bucket by hash, so
+/// its memory is fixed whatever the number of sources).
+const INIT_BUCKETS: usize = 4096;
 
 /// Which configuration an IKE SA serves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -123,11 +135,22 @@ pub struct EngineOutput {
     pub outcomes: Vec<(EntryKey, Ipv4Addr, Outcome)>,
 }
 
-/// Bounds on state.
+/// Bounds on state. `crypto ikev2 limit max-sa N` and `crypto ikev2 limit
+/// max-in-negotiation-sa N` set the first two, as on IOS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// IKE SAs of any kind.
     pub max_sessions: usize,
+    /// Responder IKE SAs not yet established (half-open).
     pub max_half_open: usize,
+    /// Half-open responder SAs from one address.
+    pub max_half_open_per_peer: usize,
+    /// How long a half-open responder SA waits for its IKE_AUTH.
+    pub half_open_timeout_ns: u64,
+    /// New IKE_SA_INITs accepted per second from one source address (on average) ...
+    pub init_rate_per_s: u32,
+    /// ... and at once.
+    pub init_burst: u32,
 }
 
 impl Default for Limits {
@@ -135,6 +158,10 @@ impl Default for Limits {
         Limits {
             max_sessions: 10_000,
             max_half_open: 256,
+            max_half_open_per_peer: 16,
+            half_open_timeout_ns: 30_000_000_000,
+            init_rate_per_s: 10,
+            init_burst: 20,
         }
     }
 }
@@ -145,7 +172,12 @@ pub struct EngineStats {
     pub datagrams: u64,
     pub malformed: u64,
     pub unknown_spi: u64,
+    /// IKE_SA_INITs refused because a bound was reached (half-open, per address, sessions).
     pub half_open_refused: u64,
+    /// Half-open responder SAs forgotten because their IKE_AUTH did not come in time.
+    pub half_open_expired: u64,
+    /// IKE_SA_INITs over a source address's rate.
+    pub rate_limited: u64,
     pub no_matching_entry: u64,
     /// IKE_SA_INITs answered with a cookie request.
     pub cookies_sent: u64,
@@ -187,6 +219,23 @@ struct Session {
     sent_since_rx: bool,
     /// When the IKE SA is next rekeyed (set once it is up).
     ike_rekey_at_ns: Option<u64>,
+    /// A responder SA not yet established: counted in `KeyEngine::half_open`, and forgotten
+    /// at this time unless established by then.
+    half_open_until_ns: Option<u64>,
+}
+
+/// A token bucket of the per-source IKE_SA_INIT rate limit, in thousandths of a request.
+#[derive(Debug, Clone, Copy, Default)]
+struct InitBucket {
+    milli_tokens: u64,
+    at_ns: u64,
+}
+
+/// At most one line per [`FLOOD_LOG_EVERY_NS`] about what a flood did, with the counts.
+#[derive(Debug, Default)]
+struct FloodLog {
+    next_ns: u64,
+    refused_at_last: u64,
 }
 
 /// The key engine.
@@ -195,6 +244,14 @@ pub struct KeyEngine {
     config: Arc<Config>,
     proposals: Vec<ike::sa::IkeProposal>,
     sessions: Vec<Session>,
+    /// Session positions by peer address (rebuilt when sessions are swept).
+    by_peer: rustc_hash::FxHashMap<Ipv4Addr, Vec<usize>>,
+    /// Live half-open responder SAs.
+    half_open: usize,
+    /// Whether a session went since the last sweep.
+    any_gone: bool,
+    init_buckets: Box<[InitBucket]>,
+    flood_log: FloodLog,
     rng: SystemRandom,
     /// The secret behind cookies (drawn at start).
     cookie_key: ring::hmac::Key,
@@ -211,18 +268,25 @@ impl KeyEngine {
         let rng = SystemRandom::new();
         let cookie_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
             .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0u8; 32]));
-        KeyEngine {
+        let mut engine = KeyEngine {
             cookie_key,
             proposals: ikeconf::ike_proposals(&config),
             config,
             sessions: Vec::new(),
+            by_peer: Default::default(),
+            half_open: 0,
+            any_gone: false,
+            init_buckets: vec![InitBucket::default(); INIT_BUCKETS].into_boxed_slice(),
+            flood_log: FloodLog::default(),
             rng,
             next_sa: 1,
             limits: Limits::default(),
             stats: EngineStats::default(),
             retransmit_ns: 500_000_000,
             retransmit_tries: 3,
-        }
+        };
+        engine.apply_configured_limits();
+        engine
     }
 
     /// Half-open responder SAs from which on cookies are required: `crypto ikev2
@@ -302,6 +366,88 @@ impl KeyEngine {
     pub fn set_config(&mut self, config: Arc<Config>) {
         self.proposals = ikeconf::ike_proposals(&config);
         self.config = config;
+        self.apply_configured_limits();
+    }
+
+    /// `crypto ikev2 limit max-sa` and `max-in-negotiation-sa`, where configured.
+    fn apply_configured_limits(&mut self) {
+        let ik = &self.config.ikev2;
+        if let Some(n) = &ik.limit_max_sa {
+            self.limits.max_sessions = n.value as usize;
+        }
+        if let Some(n) = &ik.limit_max_in_negotiation {
+            self.limits.max_half_open = n.value as usize;
+        }
+    }
+
+    /// Live half-open responder SAs (not established, not timed out).
+    pub fn half_open_count(&self) -> usize {
+        self.half_open
+    }
+
+    /// Adds a session and indexes it.
+    fn push_session(&mut self, session: Session) -> usize {
+        let at = self.sessions.len();
+        if session.half_open_until_ns.is_some() {
+            self.half_open += 1;
+        }
+        self.by_peer.entry(session.peer).or_default().push(at);
+        self.sessions.push(session);
+        at
+    }
+
+    /// Takes session `at` out of the half-open count once it is established or gone.
+    fn settle_half_open(&mut self, at: usize) {
+        let s = &mut self.sessions[at];
+        if s.half_open_until_ns.is_some() && (s.gone || s.sa.established()) {
+            s.half_open_until_ns = None;
+            self.half_open -= 1;
+        }
+    }
+
+    /// Whether a new IKE_SA_INIT from `peer` is within its address's rate (and takes a token).
+    fn init_allowed(&mut self, peer: Ipv4Addr, now_ns: u64) -> bool {
+        let hash = u32::from(peer).wrapping_mul(0x9e37_79b1) >> 20;
+        let bucket = &mut self.init_buckets[hash as usize % INIT_BUCKETS];
+        let burst = u64::from(self.limits.init_burst) * 1000;
+        let refill = now_ns.saturating_sub(bucket.at_ns) / 1_000_000
+            * u64::from(self.limits.init_rate_per_s);
+        bucket.milli_tokens = if bucket.at_ns == 0 {
+            burst
+        } else {
+            (bucket.milli_tokens + refill).min(burst)
+        };
+        bucket.at_ns = now_ns.max(1);
+        if bucket.milli_tokens >= 1000 {
+            bucket.milli_tokens -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One line, now and then, about IKE_SA_INITs refused since the last.
+    fn log_flood(&mut self, now_ns: u64) {
+        let st = &self.stats;
+        let refused = st.half_open_refused + st.rate_limited + st.no_matching_entry;
+        if now_ns < self.flood_log.next_ns || refused == self.flood_log.refused_at_last {
+            return;
+        }
+        tracing::warn!(
+            target: "rri::ike",
+            refused = refused - self.flood_log.refused_at_last,
+            half_open = self.half_open,
+            half_open_refused = st.half_open_refused,
+            rate_limited = st.rate_limited,
+            no_matching_entry = st.no_matching_entry,
+            cookies_sent = st.cookies_sent,
+            "IKE_SA_INITs refused (totals since start; at most one such line every {} s)",
+            FLOOD_LOG_EVERY_NS / 1_000_000_000
+        );
+        self.flood_log = FloodLog {
+            next_ns: now_ns + FLOOD_LOG_EVERY_NS,
+            refused_at_last: refused,
+        };
     }
 
     fn settings(
@@ -395,7 +541,7 @@ impl KeyEngine {
         };
         self.stats.initiated += 1;
         tracing::info!(target: "rri::ike", map = %entry.0, seq = entry.1, %peer, "IKE_SA_INIT sent");
-        self.sessions.push(Session {
+        let at = self.push_session(Session {
             sa,
             origin: Origin {
                 map: entry.0.clone(),
@@ -415,8 +561,8 @@ impl KeyEngine {
             last_rx_ns: now_ns,
             sent_since_rx: false,
             ike_rekey_at_ns: None,
+            half_open_until_ns: None,
         });
-        let at = self.sessions.len() - 1;
         self.absorb(at, first, now_ns, &mut out);
         out
     }
@@ -438,10 +584,13 @@ impl KeyEngine {
             return out;
         };
         let peer = *from.ip();
-        let found = self
-            .sessions
-            .iter()
-            .position(|s| !s.gone && s.peer == peer && s.sa.answers_to(header.spi_i));
+        let sessions = &self.sessions;
+        let found = self.by_peer.get(&peer).and_then(|ats| {
+            ats.iter().copied().find(|&at| {
+                let s = &sessions[at];
+                !s.gone && s.sa.answers_to(header.spi_i)
+            })
+        });
         if let Some(at) = found {
             let o = self.sessions[at].sa.handle(payload, now_ns);
             self.absorb(at, o, now_ns, &mut out);
@@ -457,14 +606,37 @@ impl KeyEngine {
             self.stats.unknown_spi += 1;
             return out;
         }
-        let half_open = self
-            .sessions
-            .iter()
-            .filter(|s| !s.initiator && !s.sa.established() && !s.gone)
-            .count();
-        if half_open >= self.limits.max_half_open || self.sessions.len() >= self.limits.max_sessions
+        let out = self.new_request(from, to, payload, map, now_ns, out);
+        self.log_flood(now_ns);
+        out
+    }
+
+    /// An IKE_SA_INIT that starts a new responder SA, if the bounds allow.
+    fn new_request(
+        &mut self,
+        from: SocketAddrV4,
+        to: SocketAddrV4,
+        payload: &[u8],
+        map: Option<&str>,
+        now_ns: u64,
+        mut out: EngineOutput,
+    ) -> EngineOutput {
+        let peer = *from.ip();
+        let half_open = self.half_open;
+        let from_peer = self.by_peer.get(&peer).map_or(0, |ats| {
+            ats.iter()
+                .filter(|&&at| self.sessions[at].half_open_until_ns.is_some())
+                .count()
+        });
+        if half_open >= self.limits.max_half_open
+            || from_peer >= self.limits.max_half_open_per_peer
+            || self.sessions.len() >= self.limits.max_sessions
         {
             self.stats.half_open_refused += 1;
+            return out;
+        }
+        if !self.init_allowed(peer, now_ns) {
+            self.stats.rate_limited += 1;
             return out;
         }
         if half_open >= self.cookie_threshold() && !self.cookie_ok(payload, from) {
@@ -488,16 +660,18 @@ impl KeyEngine {
             psk,
         }) = map.and_then(|m| ikeconf::responder_match(&self.config, m, peer))
         else {
+            // Counted, and logged with the other refusals by log_flood: one line per
+            // datagram would let a flood fill the log.
             self.stats.no_matching_entry += 1;
-            tracing::info!(target: "rri::ike", %peer, "IKE_SA_INIT from a peer no crypto map entry accepts");
+            tracing::debug!(target: "rri::ike", %peer, "IKE_SA_INIT from a peer no crypto map entry accepts");
             return out;
         };
         let settings = self.settings(to, from, &ike, psk);
         match IkeSa::respond(settings, &self.rng, payload, now_ns) {
             Ok((sa, first)) => {
                 self.stats.responded += 1;
-                tracing::info!(target: "rri::ike", %map, seq, %peer, "IKE_SA_INIT answered");
-                self.sessions.push(Session {
+                tracing::debug!(target: "rri::ike", %map, seq, %peer, "IKE_SA_INIT answered");
+                let at = self.push_session(Session {
                     sa,
                     origin: Origin {
                         map,
@@ -517,8 +691,10 @@ impl KeyEngine {
                     last_rx_ns: now_ns,
                     sent_since_rx: false,
                     ike_rekey_at_ns: None,
+                    half_open_until_ns: Some(
+                        now_ns.saturating_add(self.limits.half_open_timeout_ns),
+                    ),
                 });
-                let at = self.sessions.len() - 1;
                 self.absorb(at, first, now_ns, &mut out);
             }
             Err(refusal) => {
@@ -607,6 +783,7 @@ impl KeyEngine {
             s.sa.delete(now_ns)
         } else {
             s.gone = true;
+            self.any_gone = true;
             Output::default()
         };
         self.absorb(at, o, now_ns, out);
@@ -653,6 +830,18 @@ impl KeyEngine {
         let mut out = EngineOutput::default();
         for at in 0..self.sessions.len() {
             if self.sessions[at].gone {
+                continue;
+            }
+            if self.sessions[at]
+                .half_open_until_ns
+                .is_some_and(|t| now_ns >= t)
+            {
+                // No IKE_AUTH in time: forgotten without a word to the peer (it may not
+                // exist: spoofed IKE_SA_INITs look just like this).
+                self.stats.half_open_expired += 1;
+                self.sessions[at].gone = true;
+                self.any_gone = true;
+                self.settle_half_open(at);
                 continue;
             }
             let o = self.sessions[at].sa.tick(now_ns);
@@ -722,7 +911,13 @@ impl KeyEngine {
             .flat_map(|s| {
                 let rekey = s.children.iter().filter_map(|c| c.rekey_at_ns).min();
                 let ike_rekey = s.ike_rekey_at_ns.filter(|_| !s.closing);
-                [s.sa.next_timer(), s.next_dpd_ns, rekey, ike_rekey]
+                [
+                    s.sa.next_timer(),
+                    s.next_dpd_ns,
+                    rekey,
+                    ike_rekey,
+                    s.half_open_until_ns,
+                ]
             })
             .flatten()
             .min()
@@ -759,6 +954,11 @@ impl KeyEngine {
 
     /// Sends what a session produced and turns its events into changes and outcomes.
     fn absorb(&mut self, at: usize, o: Output, now_ns: u64, out: &mut EngineOutput) {
+        self.absorb_events(at, o, now_ns, out);
+        self.settle_half_open(at);
+    }
+
+    fn absorb_events(&mut self, at: usize, o: Output, now_ns: u64, out: &mut EngineOutput) {
         let s = &self.sessions[at];
         let (local, peer, nat) = (s.local, s.peer, s.sa.nat_traversal());
         for payload in o.send {
@@ -897,10 +1097,24 @@ impl KeyEngine {
             }
         }
         s.gone = true;
+        self.any_gone = true;
+        self.settle_half_open(at);
     }
 
+    /// Drops the sessions that are gone and re-indexes the rest (only when one went, so that
+    /// a datagram's cost does not grow with the number of sessions).
     fn sweep(&mut self) {
+        if !std::mem::take(&mut self.any_gone) {
+            return;
+        }
+        for at in 0..self.sessions.len() {
+            self.settle_half_open(at);
+        }
         self.sessions.retain(|s| !s.gone);
+        self.by_peer.clear();
+        for (at, s) in self.sessions.iter().enumerate() {
+            self.by_peer.entry(s.peer).or_default().push(at);
+        }
     }
 
     /// Established IKE SAs and those being set up.

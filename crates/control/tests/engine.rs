@@ -40,6 +40,11 @@ crypto map VPN 10 ipsec-isakmp
 }
 
 fn hub(extra: &str) -> KeyEngine {
+    hub_accepting("192.0.2.0 255.255.255.0", extra)
+}
+
+/// A hub whose keyring has a key for the addresses `peers` (address and mask).
+fn hub_accepting(peers: &str, extra: &str) -> KeyEngine {
     engine(&format!(
         "interface GigabitEthernet0/1
  ip address 192.0.2.2 255.255.255.0
@@ -47,7 +52,7 @@ fn hub(extra: &str) -> KeyEngine {
 access-list 120 permit ip 10.2.0.0 0.0.255.255 10.0.0.0 0.255.255.255
 crypto ikev2 keyring KR
  peer SPOKES
-  address 192.0.2.0 255.255.255.0
+  address {peers}
   pre-shared-key engine-test-key
 crypto ipsec transform-set TS esp-gcm 256
 crypto dynamic-map DYN 10
@@ -363,4 +368,136 @@ fn clearing_an_entry_ends_its_negotiations_too() {
         let o = s.datagram(t.from, t.to, strip_marker(t), Some("VPN"), 2);
         assert!(o.transmit.is_empty() && ups(&o).is_empty(), "{o:?}");
     }
+}
+
+/// A hub whose keyring accepts any address (as head-ends for roaming spokes do), so that an
+/// IKE_SA_INIT from any source address costs it a half-open SA.
+fn open_hub(extra: &str) -> KeyEngine {
+    hub_accepting("0.0.0.0 0.0.0.0", extra)
+}
+
+/// IKE_SA_INITs as a flood would send them: a real request replayed from `n` source
+/// addresses in 198.18/15 that never answer (spoofed), starting at `first`.
+fn spoof_inits(h: &mut KeyEngine, n: u32, first: u32, now: u64) {
+    let mut s = spoke();
+    let lure = s.initiate(&("VPN".into(), 10), HUB, 0);
+    let payload = lure.transmit[0].payload.clone();
+    for k in first..first + n {
+        let from = SocketAddrV4::new(Ipv4Addr::from(0xc612_0000 + k), 500);
+        h.datagram(from, SocketAddrV4::new(HUB, 500), &payload, Some("VPN"), now);
+    }
+}
+
+const SECOND: u64 = 1_000_000_000;
+
+#[test]
+fn spoofed_inits_that_fill_the_half_open_table_expire_and_a_real_peer_connects() {
+    // Cookies only past 1000 half-open SAs: the bound alone must protect the table.
+    let mut h = open_hub("crypto ikev2 cookie-challenge 1000\n");
+    let bound = h.limits.max_half_open;
+    spoof_inits(&mut h, bound as u32 + 50, 1, SECOND);
+    assert_eq!(h.half_open_count(), bound);
+    assert_eq!(h.stats.half_open_refused, 50);
+
+    // Full: a real spoke is refused while the spoofed SAs live ...
+    let mut s = spoke();
+    let first = s.initiate(&("VPN".into(), 10), HUB, 2 * SECOND);
+    let (so, _) = converse(&mut s, &mut h, first, 2 * SECOND);
+    assert!(ups(&so).is_empty());
+    assert_eq!(h.stats.half_open_refused, 51);
+
+    // ... and the engine's timer says when they go.
+    let timeout = h.limits.half_open_timeout_ns;
+    assert_eq!(timeout, 30 * SECOND, "the documented default");
+    assert_eq!(h.next_timer(), Some(SECOND + timeout));
+    h.tick(SECOND + timeout - 1, &|_| None);
+    assert_eq!(h.half_open_count(), bound, "not before their time");
+    h.tick(SECOND + timeout, &|_| None);
+    assert_eq!(h.half_open_count(), 0);
+    assert_eq!(h.stats.half_open_expired, bound as u64);
+    assert_eq!(h.session_count(), 0);
+
+    let mut s = spoke();
+    let now = SECOND + timeout + 1;
+    let first = s.initiate(&("VPN".into(), 10), HUB, now);
+    let (so, ho) = converse(&mut s, &mut h, first, now);
+    assert_eq!((ups(&so).len(), ups(&ho).len()), (1, 1), "{:?}", h.stats);
+    // Established SAs are not half-open and never time out as such.
+    assert_eq!(h.half_open_count(), 0);
+    h.tick(now + 2 * timeout, &|_| Some((1, 1)));
+    assert_eq!(h.session_count(), 1);
+}
+
+#[test]
+fn the_cookie_threshold_counts_only_live_half_open_sas() {
+    let mut h = open_hub("crypto ikev2 cookie-challenge 10\n");
+    spoof_inits(&mut h, 10, 1, 0);
+    assert_eq!(h.half_open_count(), 10);
+    h.tick(h.limits.half_open_timeout_ns, &|_| None);
+    assert_eq!(h.half_open_count(), 0);
+    // The expired ones no longer count: a new spoke gets no cookie request.
+    let mut s = spoke();
+    let now = h.limits.half_open_timeout_ns + 1;
+    let first = s.initiate(&("VPN".into(), 10), HUB, now);
+    let (so, _) = converse(&mut s, &mut h, first, now);
+    assert_eq!(ups(&so).len(), 1);
+    assert_eq!(h.stats.cookies_sent, 0);
+}
+
+#[test]
+fn one_address_gets_a_bounded_share_of_half_open_sas_and_of_init_rate() {
+    let mut h = open_hub("crypto ikev2 cookie-challenge 1000\n");
+    let limits = h.limits;
+    let mut s = spoke();
+    let lure = s.initiate(&("VPN".into(), 10), HUB, 0);
+    let mut m = ike::message::Message::parse(&lure.transmit[0].payload).unwrap();
+    let from = SocketAddrV4::new(Ipv4Addr::new(198, 18, 7, 7), 500);
+    let to = SocketAddrV4::new(HUB, 500);
+    // Distinct initiator SPIs from one address: each would be a new half-open SA.
+    let mut send = |h: &mut KeyEngine, k: u64, now: u64| {
+        m.header.spi_i = 0x1000 + k;
+        h.datagram(from, to, &m.emit(), Some("VPN"), now)
+    };
+    for k in 0..limits.max_half_open_per_peer as u64 + 5 {
+        send(&mut h, k, 0);
+    }
+    assert_eq!(h.half_open_count(), limits.max_half_open_per_peer);
+    assert_eq!(h.stats.half_open_refused, 5);
+
+    // The rate: with the per-address bound out of the way (the SAs expired), a burst is
+    // taken and the rest refused until tokens come back.
+    let later = limits.half_open_timeout_ns;
+    h.tick(later, &|_| None);
+    assert_eq!(h.half_open_count(), 0);
+    h.limits.max_half_open_per_peer = 1000;
+    for k in 0..100 {
+        send(&mut h, 100 + k, later);
+    }
+    assert_eq!(
+        h.half_open_count(),
+        limits.init_burst as usize,
+        "{:?}",
+        h.stats
+    );
+    assert_eq!(h.stats.rate_limited, 100 - u64::from(limits.init_burst));
+    // A second later, a second's worth more.
+    for k in 0..100 {
+        send(&mut h, 300 + k, later + SECOND);
+    }
+    assert_eq!(
+        h.half_open_count(),
+        (limits.init_burst + limits.init_rate_per_s) as usize
+    );
+}
+
+#[test]
+fn ikev2_limits_from_the_configuration_bound_the_engine() {
+    let mut h = open_hub(
+        "crypto ikev2 cookie-challenge 1000\ncrypto ikev2 limit max-in-negotiation-sa 8\ncrypto ikev2 limit max-sa 500\n",
+    );
+    assert_eq!(h.limits.max_half_open, 8);
+    assert_eq!(h.limits.max_sessions, 500);
+    spoof_inits(&mut h, 20, 1, 0);
+    assert_eq!(h.half_open_count(), 8);
+    assert_eq!(h.stats.half_open_refused, 12);
 }
