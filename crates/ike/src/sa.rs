@@ -817,6 +817,22 @@ impl IkeSa {
         Some(self.sk_out.as_ref()?.seal(&header, inner, iv))
     }
 
+    /// For fuzzing only: `inner` sealed as this SA would seal its own message (its SPIs,
+    /// role and outbound key), with the exchange type, message id and response flag given,
+    /// so that a fuzzer can hand its peer messages that pass the ICV. `None` before the SA
+    /// has keys.
+    #[cfg(feature = "fuzzing")]
+    pub fn seal_for_fuzzing(
+        &mut self,
+        exchange: u8,
+        message_id: u32,
+        response: bool,
+        inner: &[Payload],
+    ) -> Option<Vec<u8>> {
+        let header = self.header(exchange, message_id, response);
+        self.seal(header, inner)
+    }
+
     /// A datagram for this SA (already matched by SPI by the caller, or not: it is checked).
     pub fn handle(&mut self, datagram: &[u8], now_ns: u64) -> Output {
         let Ok(header) = crate::message::parse_header(datagram) else {
