@@ -20,10 +20,6 @@ const OPAQUE_TYPES: &[&str] = &[
     "rte_l2tpv2_combined_msg_hdr",
     "rte_gtp_psc_generic_hdr",
     "rte_flow_item_gtp_psc",
-    // intel-ipsec-mb's state and key schedule: only ever behind pointers the shims in
-    // wrapper.h allocate.
-    "IMB_MGR",
-    "gcm_key_data",
 ];
 
 fn fail(message: &str) -> ! {
@@ -65,9 +61,6 @@ fn main() {
         .collect();
     let libs = pkg_config(&["--libs", "libdpdk"]).unwrap_or_else(|e| fail(&e));
 
-    // intel-ipsec-mb (wrapper.h's AES-GCM shims); DPDK's crypto_aesni_gcm links it too, and
-    // Debian's libdpdk-dev depends on its development package.
-    println!("cargo::rustc-link-lib=dylib=IPSec_MB");
     for flag in libs.split_whitespace() {
         if let Some(dir) = flag.strip_prefix("-L") {
             println!("cargo::rustc-link-search=native={dir}");
@@ -86,7 +79,7 @@ fn main() {
         .header(header.to_string_lossy())
         .clang_args(&cflags)
         .allowlist_function("rte_.*|rri_.*")
-        .allowlist_type("rte_.*|IMB_MGR|gcm_key_data")
+        .allowlist_type("rte_.*")
         .allowlist_var("RTE_.*|rte_.*")
         // Takes an SSE vector by value, which has no stable Rust FFI type.
         .blocklist_function("rte_lpm_lookupx4")

@@ -3,23 +3,23 @@
 //!
 //! Three engines take part. The crypto device the operator gave the EAL: when it is
 //! `crypto_aesni_gcm` (the software device built on intel-ipsec-mb), the library is called
-//! directly ([`dpdk::ImbGcm`]): one call per packet on the packet's own bytes, where the
+//! directly ([`gcm::ImbGcm`]): one call per packet on the packet's own bytes, where the
 //! device turned each packet into a vector entry, checked it and made three library calls
 //! (about 130 instructions per 64-byte packet more, measured with callgrind); any other
 //! device is used through DPDK's CPU crypto API ([`dpdk::GcmSession`]). rri's own AES-GCM on
-//! 256-bit VAES and VPCLMULQDQ ([`dpdk::VaesGcm`]), on a CPU that has them. And ring.
+//! 256-bit VAES and VPCLMULQDQ ([`gcm::VaesGcm`]), on a CPU that has them. And ring.
 //!
 //! Which is fastest depends on the processor and the packet size: on a host with AVX-512
 //! intel-ipsec-mb took half ring's time at every size; on one with VAES but no AVX-512 (where
 //! intel-ipsec-mb 1.3 has no VAES code) the VAES engine sealed 52-byte plaintexts in 0.94 of
 //! intel-ipsec-mb's time and 1392-byte ones in 0.77 of ring's. So [`use_device`] times every
 //! engine on this machine once, at several sizes, and the sealers made afterwards follow that
-//! [`Plan`]; the device keeps a size unless another engine beats it by 5 %.
+//! [`gcm::Plan`]; the device keeps a size unless another engine beats it by 5 %.
 //!
 //! Contract: a [`GcmBurstSeal`] is made from the SA's own key and AAD length (8, or 12 with
 //! extended sequence numbers) and attached with [`esp::OutboundSa::with_burst_seal`]; a job
 //! it cannot seal (a device error, an ICV slot that is not 16 bytes) is reported as not
-//! sealed, and the SA sends it with an ICV of zeros that the receiver drops.
+//! sealed, and the SA drops it (`seal-failed`): it is never sent.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,10 +28,11 @@ use std::time::Instant;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 
 use dpdk::{
-    prefetch_for_write, CryptoDev, DpdkError, GcmDirection, GcmInPlace, GcmSession, ImbGcm,
-    VaesGcm, GCM_TAG_LEN,
+    prefetch_for_write, CryptoDev, DpdkError, GcmDirection, GcmInPlace, GcmSession, GCM_TAG_LEN,
 };
 use esp::{BurstSeal, InboundSa, OutboundSa, PacketOpen, SaParams, SealJob, Transform};
+pub use gcm::{Engine, Plan};
+use gcm::{ImbGcm, VaesGcm};
 
 /// The crypto device outbound AES-GCM SAs seal their bursts on, while a process has one. Read
 /// only where SAs are made (the control thread), never on the fast path.
@@ -88,7 +89,7 @@ pub fn engines() -> String {
     let device = if DIRECT.load(Ordering::Relaxed) {
         format!(
             "intel-ipsec-mb {} called directly (crypto_aesni_gcm's library)",
-            dpdk::ipsec_mb::version()
+            gcm::ipsec_mb::version()
         )
     } else {
         "the crypto device (DPDK CPU crypto)".to_string()
@@ -194,88 +195,6 @@ fn calibrate(dev: &CryptoDev, direct: bool) -> Plan {
     plan
 }
 
-/// An AES-GCM engine a sealer can hand a packet to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// The crypto device (or intel-ipsec-mb called directly, for `crypto_aesni_gcm`).
-    Device,
-    /// rri's own code on VAES and VPCLMULQDQ ([`dpdk::VaesGcm`]); the device where the CPU
-    /// lacks them.
-    Vaes,
-    /// ring, one packet at a time.
-    Ring,
-}
-
-/// Which engine seals which plaintext lengths: steps of (shortest length, engine), the first
-/// from 0, in increasing length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    steps: [(usize, Engine); Plan::MAX_STEPS],
-    len: usize,
-}
-
-impl Plan {
-    const MAX_STEPS: usize = 8;
-
-    /// One engine for every length.
-    pub const fn uniform(engine: Engine) -> Plan {
-        Plan {
-            steps: [(0, engine); Plan::MAX_STEPS],
-            len: 1,
-        }
-    }
-
-    /// `below` for plaintexts shorter than `from` bytes, `above` for the rest.
-    pub fn split(below: Engine, from: usize, above: Engine) -> Plan {
-        Plan::uniform(below).with_step(from, above)
-    }
-
-    /// The same plan with lengths from `from` on given to `engine` (see [`Plan::push`]).
-    pub fn with_step(mut self, from: usize, engine: Engine) -> Plan {
-        self.push(from, engine);
-        self
-    }
-
-    /// Hands lengths from `from` on to `engine`. Steps go in increasing length: one at or
-    /// below the last step's start is ignored, as is one past the capacity; one with the
-    /// engine of the step before is that step already.
-    fn push(&mut self, from: usize, engine: Engine) {
-        let (last_from, last_engine) = self.steps[self.len - 1];
-        if from > last_from && engine != last_engine && self.len < Plan::MAX_STEPS {
-            self.steps[self.len] = (from, engine);
-            self.len += 1;
-        }
-    }
-
-    /// The same plan with `from` wherever it names `to`.
-    fn replacing(&self, from: Engine, to: Engine) -> Plan {
-        let swap = |engine: Engine| if engine == from { to } else { engine };
-        let mut plan = Plan::uniform(swap(self.steps[0].1));
-        for &(at, engine) in &self.steps[1..self.len] {
-            plan.push(at, swap(engine));
-        }
-        plan
-    }
-
-    /// The steps in use.
-    pub fn steps(&self) -> &[(usize, Engine)] {
-        &self.steps[..self.len]
-    }
-
-    /// The engine for a plaintext of `len` bytes.
-    #[inline]
-    pub fn engine_for(&self, len: usize) -> Engine {
-        let mut engine = self.steps[0].1;
-        for &(from, next) in &self.steps[1..self.len] {
-            if len < from {
-                break;
-            }
-            engine = next;
-        }
-        engine
-    }
-}
-
 /// Stops giving new SAs the device; it closes when the last SA sealing on it is dropped (so
 /// that the EAL can clean up at exit).
 pub fn release_device() {
@@ -335,7 +254,7 @@ pub fn with_fast_open(sa: InboundSa, params: &SaParams) -> InboundSa {
 
 /// What inbound AES-GCM SAs open their packets with on this machine, for the log.
 pub fn opener() -> &'static str {
-    if dpdk::vaes_gcm::supported() {
+    if gcm::vaes::supported() {
         "AES-GCM packets opened with rri's AES-GCM on VAES and VPCLMULQDQ"
     } else {
         "AES-GCM packets opened with ring (this CPU has no VAES and VPCLMULQDQ)"
@@ -405,7 +324,8 @@ impl GcmBurstSeal {
         if !matches!(aad_len, 8 | 12) {
             return Err(DpdkError::new("intel-ipsec-mb AAD length", EINVAL));
         }
-        Self::with_device(DeviceEngine::Direct(ImbGcm::new(key)?), key)
+        let imb = ImbGcm::new(key).map_err(|e| DpdkError::new(gcm_error(e), EINVAL))?;
+        Self::with_device(DeviceEngine::Direct(imb), key)
     }
 
     fn with_device(device: DeviceEngine, key: &[u8]) -> Result<Self, DpdkError> {
@@ -500,6 +420,14 @@ fn prefetch_job(job: Option<&SealJob<'_>>) {
 /// EINVAL: an invalid argument.
 const EINVAL: i32 = 22;
 
+/// What a `gcm` error is about, for a [`DpdkError`]'s context.
+fn gcm_error(e: gcm::Error) -> &'static str {
+    match e {
+        gcm::Error::KeyLength(_) => "intel-ipsec-mb AES-GCM key length",
+        gcm::Error::Unsupported(what) | gcm::Error::NoMemory(what) => what,
+    }
+}
+
 impl BurstSeal for GcmBurstSeal {
     fn seal_burst(&self, jobs: &mut [SealJob<'_>], ok: &mut [bool]) {
         let n = jobs.len().min(ok.len());
@@ -537,89 +465,5 @@ impl BurstSeal for GcmBurstSeal {
                 }
             })
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn a_plan_hands_each_length_to_its_step() {
-        let plan = Plan::split(Engine::Vaes, 300, Engine::Device).with_step(900, Engine::Ring);
-        assert_eq!(
-            plan.steps(),
-            [
-                (0, Engine::Vaes),
-                (300, Engine::Device),
-                (900, Engine::Ring)
-            ]
-        );
-        for (len, engine) in [
-            (0, Engine::Vaes),
-            (299, Engine::Vaes),
-            (300, Engine::Device),
-            (899, Engine::Device),
-            (900, Engine::Ring),
-            (usize::MAX, Engine::Ring),
-        ] {
-            assert_eq!(plan.engine_for(len), engine, "{len} bytes");
-        }
-        // Neighbouring steps with one engine are one step.
-        let plan = Plan::uniform(Engine::Vaes)
-            .with_step(128, Engine::Vaes)
-            .with_step(512, Engine::Ring);
-        assert_eq!(plan.steps(), [(0, Engine::Vaes), (512, Engine::Ring)]);
-    }
-
-    #[test]
-    fn a_plan_without_vaes_hands_its_vaes_steps_to_the_device() {
-        let plan = Plan::split(Engine::Vaes, 300, Engine::Device).with_step(900, Engine::Ring);
-        assert_eq!(
-            plan.replacing(Engine::Vaes, Engine::Device).steps(),
-            [(0, Engine::Device), (900, Engine::Ring)]
-        );
-        let plan = Plan::split(Engine::Ring, 300, Engine::Vaes);
-        assert_eq!(
-            plan.replacing(Engine::Vaes, Engine::Device).steps(),
-            [(0, Engine::Ring), (300, Engine::Device)]
-        );
-    }
-
-    fn engine() -> impl Strategy<Value = Engine> {
-        prop_oneof![Just(Engine::Device), Just(Engine::Vaes), Just(Engine::Ring)]
-    }
-
-    proptest! {
-        /// A plan built from sizes in increasing order gives each length the engine of the
-        /// last size at or below it (the first size's engine below it), as a table would;
-        /// past its capacity, later steps are dropped rather than misplaced.
-        #[test]
-        fn a_plan_agrees_with_a_table(
-            first in engine(),
-            mut steps in proptest::collection::vec((1usize..3000, engine()), 0..12),
-            probes in proptest::collection::vec(0usize..3500, 20),
-        ) {
-            steps.sort_by_key(|s| s.0);
-            steps.dedup_by_key(|s| s.0);
-            let mut plan = Plan::uniform(first);
-            for &(from, engine) in &steps {
-                plan = plan.with_step(from, engine);
-            }
-            let model = |len: usize| {
-                steps.iter().rev().find(|s| s.0 <= len).map_or(first, |s| s.1)
-            };
-            let distinct = {
-                let mut last = first;
-                steps.iter().filter(|s| { let change = s.1 != last; last = s.1; change }).count()
-            };
-            prop_assert!(plan.steps().windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1));
-            if distinct < Plan::MAX_STEPS {
-                for len in probes {
-                    prop_assert_eq!(plan.engine_for(len), model(len), "{} bytes", len);
-                }
-            }
-        }
     }
 }

@@ -163,7 +163,7 @@ fn the_direct_sealer_refuses_what_it_cannot_seal() {
 
 #[test]
 fn inbound_sas_open_with_the_vaes_code_as_ring_does() {
-    if !dpdk::vaes_gcm::supported() {
+    if !gcm::vaes::supported() {
         eprintln!("skipped: this CPU has no VAES and VPCLMULQDQ (inbound SAs open with ring)");
         return;
     }

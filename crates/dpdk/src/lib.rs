@@ -9,9 +9,9 @@
 //! - [`MbufBurst`]: a fixed-size array of mbufs that receive fills and transmit drains, with
 //!   no allocation.
 //! - [`CryptoDev`] and [`GcmSession`]: AES-GCM bursts through DPDK's synchronous CPU crypto
-//!   API on a software crypto device (intel-ipsec-mb's `crypto_aesni_gcm`); [`ipsec_mb::ImbGcm`]:
-//!   the same library's AES-GCM called directly, one call per packet; [`VaesGcm`]: rri's
-//!   own AES-GCM on VAES and VPCLMULQDQ, for processors that have them without AVX-512.
+//!   API on a software crypto device (intel-ipsec-mb's `crypto_aesni_gcm`). The AES-GCM
+//!   engines that need no device (intel-ipsec-mb called directly, rri's VAES code) live in
+//!   the `gcm` crate.
 //! - [`Port`]: configure, start and stop with N receive and N transmit queues; link, MAC
 //!   address and statistics. Queues are handed out as [`RxQueue`] / [`TxQueue`] handles, at
 //!   most one per queue, which is what makes `rx_burst`/`tx_burst` safe: DPDK's burst
@@ -26,14 +26,12 @@ mod burst;
 mod crypto;
 mod eal;
 mod error;
-pub mod ipsec_mb;
 mod lcore;
 mod lpm;
 mod mbuf;
 mod mempool;
 mod port;
 mod prefetch;
-pub mod vaes_gcm;
 
 pub use burst::MbufBurst;
 pub use crypto::{
@@ -42,14 +40,12 @@ pub use crypto::{
 };
 pub use eal::Eal;
 pub use error::{DpdkError, EalError};
-pub use ipsec_mb::ImbGcm;
 pub use lcore::LcoreJoinHandle;
 pub use lpm::{RteLpm, LPM_LOOKUP_SUCCESS};
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Link, Port, PortConfig, PortError, PortStats, RxQueue, TxQueue};
 pub use prefetch::prefetch_for_write;
-pub use vaes_gcm::VaesGcm;
 
 /// The raw bindings, for what this layer does not wrap yet.
 pub use dpdk_sys as sys;

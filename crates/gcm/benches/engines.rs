@@ -1,15 +1,15 @@
 //! AES-GCM-128 sealing, one packet per call, on the three engines the data plane can choose
 //! among: ring (`seal_in_place_separate_tag`), intel-ipsec-mb called directly
-//! ([`dpdk::ImbGcm`]) and rri's own VAES code ([`dpdk::VaesGcm`], skipped on a CPU without
+//! ([`gcm::ImbGcm`]) and rri's own VAES code ([`gcm::VaesGcm`], skipped on a CPU without
 //! it). Plaintext lengths are what ESP seals: 52 for a 64-byte frame, 576 and 1392 for 590-
 //! and 1400-byte frames, 1504 for a full 1518-byte one; AAD 8 bytes. Nanoseconds per packet,
 //! median of 7 interleaved rounds, and each engine's time over ring's.
 //!
-//! Run: `cargo bench -p dpdk --bench gcm_engines` (pin it: `taskset -c 1`).
+//! Run: `cargo bench -p gcm --bench engines` (pin it: `taskset -c 1`).
 
 use std::time::Instant;
 
-use dpdk::{ImbGcm, VaesGcm};
+use gcm::{ImbGcm, VaesGcm};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
 
 const PACKETS: usize = 200_000;

@@ -7,8 +7,10 @@
 //! 64-byte packets, the device's glue was about 130 instructions per packet of the 1,600 the
 //! worker spent in all.
 //!
-//! Contract: one [`ImbGcm`] per key (AES-128 or AES-256); sealing is in place with a 12-byte
-//! IV and a 16-byte tag; the nonce discipline is the caller's. The library's manager is made
+//! Contract: one [`ImbGcm`] per key (AES-128 or AES-256); sealing and opening are in place
+//! with a 12-byte IV and a 16-byte tag; the nonce discipline is the caller's. Opening
+//! deciphers before it compares the tag (in constant time); on a mismatch it overwrites the
+//! deciphered bytes with zeros before it returns. The library's manager is made
 //! once per process and only read afterwards (the direct GCM API keeps its per-call state in
 //! a context on the caller's stack), so one key may seal on several threads at once.
 
@@ -16,12 +18,12 @@ use std::ffi::CStr;
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
-use dpdk_sys as sys;
+use ipsec_mb_sys as sys;
 
-use crate::error::DpdkError;
+use crate::Error;
 
 /// intel-ipsec-mb's manager: function pointers chosen for this CPU at initialisation.
-struct Manager(NonNull<sys::IMB_MGR>);
+struct Manager(NonNull<sys::ImbMgr>);
 
 // SAFETY: after `init_mb_mgr_auto` the manager is only read (its function pointers) by the
 // GCM calls made here, which keep all per-call state on the caller's stack; it is never freed
@@ -51,7 +53,7 @@ pub fn version() -> String {
 /// An AES-GCM key expanded for intel-ipsec-mb.
 pub struct ImbGcm {
     manager: &'static Manager,
-    key: NonNull<sys::gcm_key_data>,
+    key: NonNull<sys::GcmKeyData>,
     key_len: i32,
 }
 
@@ -73,27 +75,20 @@ impl ImbGcm {
     /// Expands a 16- or 32-byte AES key.
     ///
     /// # Errors
-    /// `EINVAL` for another key length; `ENOMEM` when the library's manager or the key
-    /// schedule cannot be allocated.
-    pub fn new(key: &[u8]) -> Result<Self, DpdkError> {
+    /// [`Error::KeyLength`] for another key length; [`Error::NoMemory`] when the library's
+    /// manager or the key schedule cannot be allocated.
+    pub fn new(key: &[u8]) -> Result<Self, Error> {
         let key_len = match key.len() {
             16 => 16,
             32 => 32,
-            _ => {
-                return Err(DpdkError::new(
-                    "intel-ipsec-mb AES-GCM key length",
-                    libc::EINVAL,
-                ))
-            }
+            n => return Err(Error::KeyLength(n)),
         };
-        let manager =
-            manager().ok_or_else(|| DpdkError::new("intel-ipsec-mb manager", libc::ENOMEM))?;
+        let manager = manager().ok_or(Error::NoMemory("intel-ipsec-mb manager"))?;
         // SAFETY: the manager is initialised; `key` points at `key_len` readable bytes; the
         // shim allocates the schedule (64-byte aligned) and returns NULL on failure.
         let schedule =
             unsafe { sys::rri_imb_gcm_key_new(manager.0.as_ptr(), key.as_ptr(), key_len) };
-        let key = NonNull::new(schedule)
-            .ok_or_else(|| DpdkError::new("intel-ipsec-mb AES-GCM key", libc::ENOMEM))?;
+        let key = NonNull::new(schedule).ok_or(Error::NoMemory("intel-ipsec-mb AES-GCM key"))?;
         Ok(ImbGcm {
             manager,
             key,
@@ -122,6 +117,42 @@ impl ImbGcm {
                 tag.as_mut_ptr(),
             );
         }
+    }
+}
+
+impl ImbGcm {
+    /// Opens `data` in place: deciphers it and returns whether `tag` is right. On `false`
+    /// `data` holds zeros: the deciphered bytes were not authentic and are not released.
+    #[inline]
+    #[must_use]
+    pub fn open_in_place(
+        &self,
+        data: &mut [u8],
+        iv: &[u8; 12],
+        aad: &[u8],
+        tag: &[u8; 16],
+    ) -> bool {
+        let mut computed = [0u8; 16];
+        // SAFETY: as in `seal_in_place`; `computed` is the 16 bytes the shim writes the tag
+        // it computes to.
+        unsafe {
+            sys::rri_imb_gcm_open(
+                self.manager.0.as_ptr(),
+                self.key.as_ptr(),
+                self.key_len,
+                data.as_mut_ptr(),
+                data.len() as u64,
+                iv.as_ptr(),
+                aad.as_ptr(),
+                aad.len() as u64,
+                computed.as_mut_ptr(),
+            );
+        }
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&computed[..], &tag[..])) {
+            return true;
+        }
+        data.fill(0);
+        false
     }
 }
 
