@@ -393,7 +393,11 @@ fn render_ikev2(w: &mut String, ik: &Ikev2) {
         any = true;
     }
     if let Some(n) = &ik.limit_max_in_negotiation {
-        line(w, 0, format!("crypto ikev2 limit max-in-negotiation-sa {n}"));
+        line(
+            w,
+            0,
+            format!("crypto ikev2 limit max-in-negotiation-sa {n}"),
+        );
         any = true;
     }
     if any {

@@ -384,7 +384,13 @@ fn spoof_inits(h: &mut KeyEngine, n: u32, first: u32, now: u64) {
     let payload = lure.transmit[0].payload.clone();
     for k in first..first + n {
         let from = SocketAddrV4::new(Ipv4Addr::from(0xc612_0000 + k), 500);
-        h.datagram(from, SocketAddrV4::new(HUB, 500), &payload, Some("VPN"), now);
+        h.datagram(
+            from,
+            SocketAddrV4::new(HUB, 500),
+            &payload,
+            Some("VPN"),
+            now,
+        );
     }
 }
 

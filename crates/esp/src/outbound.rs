@@ -339,22 +339,23 @@ impl OutboundSa {
                 // Which packet of the chunk each job is, and its inner length, so that a job
                 // the sealer refuses becomes that packet's drop.
                 let mut owners = [(0u8, 0u16); MAX_BURST];
-                let mut tally = self.for_each_granted(bufs, verdicts, reservation, |i, buf, seq| {
-                    let inner_len = buf.len() as u16;
-                    let iv = seq.to_be_bytes();
-                    self.frame(buf, seq, iv, link, |plaintext, icv, nonce, aad| {
-                        owners[jobs.len() % MAX_BURST] = (i as u8, inner_len);
-                        // A chunk is at most MAX_BURST packets, so there is room.
-                        jobs.try_push(SealJob {
-                            plaintext,
-                            icv,
-                            nonce,
-                            aad: aad.bytes,
-                            aad_len: aad.len,
+                let mut tally =
+                    self.for_each_granted(bufs, verdicts, reservation, |i, buf, seq| {
+                        let inner_len = buf.len() as u16;
+                        let iv = seq.to_be_bytes();
+                        self.frame(buf, seq, iv, link, |plaintext, icv, nonce, aad| {
+                            owners[jobs.len() % MAX_BURST] = (i as u8, inner_len);
+                            // A chunk is at most MAX_BURST packets, so there is room.
+                            jobs.try_push(SealJob {
+                                plaintext,
+                                icv,
+                                nonce,
+                                aad: aad.bytes,
+                                aad_len: aad.len,
+                            })
+                            .is_ok()
                         })
-                        .is_ok()
-                    })
-                });
+                    });
                 let n_jobs = jobs.len();
                 let mut ok = [false; MAX_BURST];
                 sealer.seal_burst(&mut jobs, &mut ok[..n_jobs]);

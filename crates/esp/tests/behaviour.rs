@@ -508,7 +508,10 @@ fn outbound_refuses_what_it_cannot_encapsulate() {
             DropReason::MalformedInner,
         ),
         // A header length under 5 words: the receiver could not parse what it got.
-        (TestBuf::like_mbuf(&ihl(&inner, 4)), DropReason::MalformedInner),
+        (
+            TestBuf::like_mbuf(&ihl(&inner, 4)),
+            DropReason::MalformedInner,
+        ),
         // A header length past the total length.
         (
             TestBuf::like_mbuf(&ihl(&inner_packet(28, 1, false), 15)),
@@ -908,7 +911,9 @@ fn jobs_the_sealer_fails_are_dropped_never_sent() {
             refuse: refuse.clone(),
             calls: Default::default(),
         });
-        let sa = OutboundSa::new(&p, 0).unwrap().with_burst_seal(hook.clone());
+        let sa = OutboundSa::new(&p, 0)
+            .unwrap()
+            .with_burst_seal(hook.clone());
         let n = MAX_BURST + 30;
         let inners: Vec<Vec<u8>> = (0..n)
             .map(|k| inner_packet(28 + 11 * k, k as u8, false))
@@ -928,7 +933,9 @@ fn jobs_the_sealer_fails_are_dropped_never_sent() {
                 assert_eq!(verdicts[k], Err(DropReason::SealFailed), "packet {k}");
                 // Proof that the sealer failed it before encryption: the cleartext is there.
                 let data = bufs[k].data();
-                assert!(data.windows(inners[k].len()).any(|w| w == inners[k].as_slice()));
+                assert!(data
+                    .windows(inners[k].len())
+                    .any(|w| w == inners[k].as_slice()));
             } else {
                 assert_eq!(verdicts[k], Ok(()), "packet {k}");
                 assert_eq!(decapsulate(&inb, bufs[k].data()).unwrap(), inners[k]);
