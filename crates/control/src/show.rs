@@ -19,7 +19,11 @@ pub struct SaSide {
     pub transform: &'static str,
     pub packets: u64,
     pub bytes: u64,
+    /// Packets refused, all reasons together ...
     pub drops: u64,
+    /// ... and by reason (every reason, zero or not, named as [`esp::DropReason::as_str`]
+    /// names it with dashes: `replay`, `authentication-failed`, `seal-failed`, ...).
+    pub drops_by_reason: std::collections::BTreeMap<String, u64>,
     /// Seconds left of the hard lifetime, where there is one.
     pub remaining_seconds: Option<u64>,
     pub udp_encap: bool,
@@ -39,6 +43,19 @@ pub struct EntrySas {
     pub inbound: Vec<SaSide>,
 }
 
+/// Every drop reason of an SA's counters, by its dashed name.
+fn drops_by_reason(c: &esp::CounterSnapshot) -> std::collections::BTreeMap<String, u64> {
+    esp::DropReason::ALL
+        .iter()
+        .map(|&r| (reason_name(r), c.drops(r)))
+        .collect()
+}
+
+/// A drop reason's name for JSON keys and metric labels: `seal-failed`.
+pub fn reason_name(r: esp::DropReason) -> String {
+    r.as_str().replace(' ', "-")
+}
+
 fn outbound_side(sa: &esp::OutboundSa, now_ns: u64) -> SaSide {
     let c = sa.counters().snapshot();
     SaSide {
@@ -47,6 +64,7 @@ fn outbound_side(sa: &esp::OutboundSa, now_ns: u64) -> SaSide {
         packets: c.packets,
         bytes: c.bytes,
         drops: c.total_drops(),
+        drops_by_reason: drops_by_reason(&c),
         remaining_seconds: sa.remaining_seconds(now_ns),
         udp_encap: sa.template().udp.is_some(),
     }
@@ -60,6 +78,7 @@ fn inbound_side(sa: &esp::InboundSa, now_ns: u64) -> SaSide {
         packets: c.packets,
         bytes: c.bytes,
         drops: c.total_drops(),
+        drops_by_reason: drops_by_reason(&c),
         remaining_seconds: sa.remaining_seconds(now_ns),
         udp_encap: sa.tunnel().udp.is_some(),
     }
@@ -173,7 +192,43 @@ pub fn render_ipsec_sa(entries: &[EntrySas]) -> String {
             s,
             "    #pkts decaps: {dec}, #pkts decrypt: {dec}, #pkts verify: {dec}"
         );
-        let _ = writeln!(s, "    #send errors {send_err}, #recv errors {recv_err}\n");
+        let _ = writeln!(s, "    #send errors {send_err}, #recv errors {recv_err}");
+        // Why, in IOS's words where IOS has a counter for it (its detail view).
+        let inbound = |reasons: &[esp::DropReason]| -> u64 {
+            e.inbound
+                .iter()
+                .flat_map(|i| reasons.iter().map(|&r| i.drops_by_reason[&reason_name(r)]))
+                .sum()
+        };
+        let outbound = |reason: esp::DropReason| -> u64 {
+            e.outbound
+                .as_ref()
+                .map_or(0, |o| o.drops_by_reason[&reason_name(reason)])
+        };
+        use esp::DropReason as D;
+        let _ = writeln!(
+            s,
+            "    #pkts replay failed (rcv): {}, #pkts verify failed: {}",
+            inbound(&[D::Replay, D::OutsideWindow]),
+            inbound(&[D::AuthFailed]),
+        );
+        let _ = writeln!(
+            s,
+            "    #pkts invalid identity (rcv): {}, #pkts invalid prot (recv): {}",
+            inbound(&[D::SelectorMismatch]),
+            inbound(&[
+                D::BadPadding,
+                D::BadNextHeader,
+                D::TooShort,
+                D::BadOuterHeader
+            ]),
+        );
+        let _ = writeln!(
+            s,
+            "    #pkts seal failed (send): {}, #pkts expired (send): {}\n",
+            outbound(D::SealFailed),
+            outbound(D::LifetimeExpired) + outbound(D::SequenceExhausted),
+        );
         let _ = writeln!(
             s,
             "     local crypto endpt.: {local}, remote crypto endpt.: {peer}"
@@ -629,4 +684,85 @@ pub fn ip_route(plane: &ControlPlane, vrf: Option<&str>) -> Vec<IpRouteView> {
         .collect();
     out.sort_by_key(|r| (r.prefix, r.length));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pktbuf::{PacketBuf, TestBuf};
+
+    /// An SA pair's real counters, after a replayed packet, a tampered one and a good one,
+    /// reach the text (IOS's detail counters) and the JSON by reason.
+    #[test]
+    fn drops_are_shown_by_reason() {
+        let tunnel =
+            esp::TunnelTemplate::new(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        let p = esp::SaParams::from_keymat(0x1234, esp::Transform::AesGcm128, &[7; 20], tunnel)
+            .unwrap();
+        let out = esp::OutboundSa::new(&p, 0).unwrap();
+        let inb = esp::InboundSa::new(&p, 0).unwrap();
+        let mut inner = vec![0u8; 40];
+        wire::ipv4::Ipv4Repr {
+            src: Ipv4Addr::new(10, 1, 0, 1),
+            dst: Ipv4Addr::new(10, 2, 0, 1),
+            protocol: 17,
+            tos: 0,
+            ident: 1,
+            dont_fragment: false,
+            ttl: 64,
+            payload_len: 20,
+        }
+        .emit(&mut inner);
+        let mut sealed = Vec::new();
+        for _ in 0..2 {
+            let mut b = TestBuf::like_mbuf(&inner);
+            out.encapsulate(&mut b, 0).unwrap();
+            sealed.push(b.data().to_vec());
+        }
+        let open = |packet: &[u8]| {
+            let esp::Classified::Esp(at) = esp::classify(packet).unwrap() else {
+                panic!("not ESP")
+            };
+            let mut b = TestBuf::like_mbuf(packet);
+            inb.decapsulate(&mut b, &at, 0)
+        };
+        assert!(open(&sealed[0]).is_ok());
+        assert_eq!(open(&sealed[0]), Err(esp::DropReason::Replay));
+        let mut tampered = sealed[1].clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(open(&tampered), Err(esp::DropReason::AuthFailed));
+        inb.counters()
+            .add_drops(esp::DropReason::SelectorMismatch, 3);
+
+        let entry = EntrySas {
+            interface: "GigabitEthernet0/1".into(),
+            map: "VPN".into(),
+            seq: 10,
+            keys: "ikev2",
+            local: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            peer: Some(Ipv4Addr::new(192, 0, 2, 2)),
+            outbound: Some(outbound_side(&out, 0)),
+            inbound: vec![inbound_side(&inb, 0)],
+        };
+        let text = render_ipsec_sa(std::slice::from_ref(&entry));
+        assert!(text.contains("#send errors 0, #recv errors 5"), "{text}");
+        assert!(
+            text.contains("#pkts replay failed (rcv): 1, #pkts verify failed: 1"),
+            "{text}"
+        );
+        assert!(text.contains("#pkts invalid identity (rcv): 3"), "{text}");
+        assert!(text.contains("#pkts seal failed (send): 0"), "{text}");
+        let json = serde_json::to_value(&entry).unwrap();
+        let by_reason = &json["inbound"][0]["drops_by_reason"];
+        assert_eq!(by_reason["replay"], 1);
+        assert_eq!(by_reason["authentication-failed"], 1);
+        assert_eq!(by_reason["selector-mismatch"], 3);
+        assert_eq!(json["outbound"]["drops_by_reason"]["seal-failed"], 0);
+        assert_eq!(
+            by_reason.as_object().unwrap().len(),
+            esp::DropReason::COUNT,
+            "every reason, zero or not"
+        );
+    }
 }

@@ -333,6 +333,12 @@ impl<'a> Pipeline<'a> {
             Err(_) => return Action::Drop(Reason::IpMalformed),
         };
         if !binding.selectors.classify(&key).is_some_and(|v| v.permit) {
+            // Counted on the SA too, so that `show crypto ipsec sa` says which tunnel
+            // carries traffic its selectors refuse (a drop path: one atomic add is fine).
+            binding
+                .sa
+                .counters()
+                .add_drops(esp::DropReason::SelectorMismatch, 1);
             return Action::Drop(Reason::PolicyViolation);
         }
         if buf.data()[8] <= 1 {

@@ -358,6 +358,19 @@ fn inbound_esp_is_checked_against_the_selectors() {
         run(&s, 1, &mut esp_frame(&spoofed), 0).action,
         Action::Drop(Reason::PolicyViolation)
     );
+    // Counted on the SA as well, for `show crypto ipsec sa`.
+    let sa = &s
+        .policy
+        .inbound
+        .get(&peer.spi())
+        .expect("the inbound SA")
+        .sa;
+    assert_eq!(
+        sa.counters()
+            .snapshot()
+            .drops(esp::DropReason::SelectorMismatch),
+        1
+    );
     let first = esp_frame(&good);
     let mut again = first.clone();
     let mut once = first;

@@ -38,11 +38,14 @@ pub enum DropReason {
     /// The AEAD (or the framing around it) did not seal the packet. The packet is dropped,
     /// never sent: what it holds may be cleartext.
     SealFailed,
+    /// Decrypted, but the inner packet is outside the SA's traffic selectors (counted by the
+    /// data plane, which checks the selectors after decapsulation).
+    SelectorMismatch,
 }
 
 impl DropReason {
     /// Number of reasons, for counter arrays.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -61,6 +64,7 @@ impl DropReason {
         DropReason::Fragment,
         DropReason::BadOuterHeader,
         DropReason::SealFailed,
+        DropReason::SelectorMismatch,
     ];
 
     /// The name used in `show` output and logs.
@@ -81,6 +85,7 @@ impl DropReason {
             DropReason::Fragment => "outer fragment",
             DropReason::BadOuterHeader => "bad outer header",
             DropReason::SealFailed => "seal failed",
+            DropReason::SelectorMismatch => "selector mismatch",
         }
     }
 }

@@ -885,7 +885,16 @@ impl Control {
                     s.packets,
                 );
                 push("rri_sa_bytes_total", "Bytes through the SA", l(), s.bytes);
-                push("rri_sa_drops_total", "Packets the SA refused", l(), s.drops);
+                for (reason, n) in &s.drops_by_reason {
+                    let mut labels = l();
+                    labels.push(("reason", reason.clone()));
+                    push(
+                        "rri_sa_drops_total",
+                        "Packets the SA refused, by reason",
+                        labels,
+                        *n,
+                    );
+                }
             }
         }
         push(
