@@ -216,7 +216,21 @@ struct Control {
     started: Instant,
 }
 
+/// Keeps key material out of core files and away from other processes of the same user:
+/// no core dumps (RLIMIT_CORE 0) and not dumpable (PR_SET_DUMPABLE 0, which also refuses
+/// ptrace attaches by non-root processes and makes /proc/PID/mem root's only). Done first,
+/// before any key is read.
+fn no_core_dumps() -> Result<(), String> {
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0)
+        .map_err(|e| format!("RLIMIT_CORE: {e}"))?;
+    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("PR_SET_DUMPABLE: {e}"))
+}
+
 fn main() -> ExitCode {
+    if let Err(e) = no_core_dumps() {
+        eprintln!("rrid: {e}");
+        return ExitCode::from(1);
+    }
     let argv: Vec<String> = std::env::args().collect();
     let (eal_cli, app): (Vec<String>, Vec<String>) = match argv.iter().position(|a| a == "--") {
         Some(p) => (argv[1..p].to_vec(), argv[p + 1..].to_vec()),
@@ -355,7 +369,7 @@ fn main() -> ExitCode {
         };
         built.policy.neighbours.insert((port, u32::from(ip)), mac);
     }
-    let listener = match mgmt::bind(&cli.socket, cli.group.as_deref()) {
+    let (listener, access) = match mgmt::bind(&cli.socket, cli.group.as_deref()) {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -451,7 +465,7 @@ fn main() -> ExitCode {
         let jobs = jobs_tx;
         let _ = std::thread::Builder::new()
             .name("rrid-socket".into())
-            .spawn(move || mgmt::serve(listener, jobs));
+            .spawn(move || mgmt::serve(listener, access, jobs));
     }
     let mut control = Control {
         plane,

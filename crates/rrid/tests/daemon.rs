@@ -269,6 +269,17 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     std::fs::write(&cfg, config(&net, "10.3.0.0", "")).unwrap();
     let metrics_port = free_port();
     let mut rrid = Rrid::start(&dir, &cfg, &format!("127.0.0.1:{metrics_port}"));
+    // No core file can carry its keys away.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", rrid.child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(),
+        ["0", "0"],
+        "{core}"
+    );
 
     // The socket admits root and its group only.
     let mode = std::fs::metadata(&rrid.socket)
@@ -477,6 +488,41 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     let said = String::from_utf8_lossy(&outside.stderr);
     assert!(said.contains("outside"), "{said}");
     assert!(!said.contains("root:"), "{said}");
+    // Each of those state-changing commands was logged with who sent it.
+    let log = rrid.log();
+    let audit: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("management command") && l.contains("configure replace"))
+        .collect();
+    assert!(audit.len() >= 2, "{log}");
+    assert!(
+        audit
+            .iter()
+            .all(|l| l.contains("uid=0") && l.contains("pid=")),
+        "{audit:?}"
+    );
+    // Past the file's mode, the client's credentials are checked: a socket opened to
+    // everyone still refuses a user who is neither root, rrid's user nor in its group.
+    std::fs::set_permissions(&rrid.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let stranger = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            RRICTL,
+            "--socket",
+        ])
+        .arg(&rrid.socket)
+        .args(["clear", "crypto", "sa"])
+        .output()
+        .unwrap();
+    assert_eq!(stranger.status.code(), Some(1), "{stranger:?}");
+    assert!(
+        String::from_utf8_lossy(&stranger.stderr).contains("Permission denied"),
+        "{stranger:?}"
+    );
+    std::fs::set_permissions(&rrid.socket, std::fs::Permissions::from_mode(0o660)).unwrap();
+    assert!(rrid.log().contains("management connection refused"));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         rrid.encaps(10).unwrap() > later,
