@@ -10,8 +10,48 @@ use std::net::Ipv4Addr;
 use crate::model::*;
 use crate::parse::{icmp_name, port_name};
 
-/// Renders the whole configuration.
+/// Whether rendered keys are shown or masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// As configured: for files and round trips.
+    Shown,
+    /// Each pre-shared key, session key and password as `*****`: for `show
+    /// running-config`.
+    Masked,
+}
+
+/// What a masked key is shown as.
+pub const MASK: &str = "*****";
+
+impl Keys {
+    fn text<'a>(self, key: &'a str) -> &'a str {
+        match self {
+            Keys::Shown => key,
+            Keys::Masked => MASK,
+        }
+    }
+
+    fn hex(self, key: &[u8]) -> String {
+        match self {
+            Keys::Shown => hex(key),
+            Keys::Masked => MASK.to_string(),
+        }
+    }
+}
+
+/// Renders the whole configuration, keys included (what a configuration file holds).
 pub fn render(config: &Config) -> String {
+    render_keys(config, Keys::Shown)
+}
+
+/// Renders the whole configuration with every key masked (what `show running-config` shows
+/// unless asked for the keys).
+pub fn render_masked(config: &Config) -> String {
+    render_keys(config, Keys::Masked)
+}
+
+/// Renders the whole configuration, keys shown or masked.
+pub fn render_keys(config: &Config, keys: Keys) -> String {
     let mut out = String::new();
     let w = &mut out;
     if let Some(h) = &config.hostname {
@@ -23,8 +63,8 @@ pub fn render(config: &Config) -> String {
         render_vrf(w, vrf);
     }
     render_dpdk(w, &config.dpdk);
-    render_ikev2(w, &config.ikev2);
-    render_isakmp(w, &config.isakmp);
+    render_ikev2(w, &config.ikev2, keys);
+    render_isakmp(w, &config.isakmp, keys);
     render_ipsec_global(w, &config.ipsec_global);
     render_peer_policy(w, &config.peer_policy);
     for ts in config.transform_sets.values() {
@@ -45,11 +85,11 @@ pub fn render(config: &Config) -> String {
     }
     for profile in config.ipsec_profiles.values() {
         line(w, 0, format!("crypto ipsec profile {}", profile.name));
-        render_body(w, &profile.body);
+        render_body(w, &profile.body, keys);
         bang(w);
     }
     for client in config.ezvpn_clients.values() {
-        render_ezvpn(w, client);
+        render_ezvpn(w, client, keys);
     }
     for map in config.dynamic_maps.values() {
         for entry in map.entries.values() {
@@ -58,7 +98,7 @@ pub fn render(config: &Config) -> String {
                 0,
                 format!("crypto dynamic-map {} {}", map.name, entry.seq),
             );
-            render_body(w, &entry.body);
+            render_body(w, &entry.body, keys);
             bang(w);
         }
     }
@@ -81,7 +121,7 @@ pub fn render(config: &Config) -> String {
                 0,
                 format!("crypto map {} {} {kind}", map.name, entry.seq),
             );
-            render_body(w, &entry.body);
+            render_body(w, &entry.body, keys);
         }
         bang(w);
     }
@@ -251,7 +291,7 @@ fn addr_mask(addr: Ipv4Addr, len: u8) -> String {
     }
 }
 
-fn render_ikev2(w: &mut String, ik: &Ikev2) {
+fn render_ikev2(w: &mut String, ik: &Ikev2, keys: Keys) {
     for p in ik.proposals.values() {
         line(w, 0, format!("crypto ikev2 proposal {}", p.name));
         if !p.encryption.is_empty() {
@@ -319,13 +359,13 @@ fn render_ikev2(w: &mut String, ik: &Ikev2) {
                 line(w, 2, format!("identity {}", identity_text(i)));
             }
             if let Some(k) = &peer.pre_shared_key {
-                line(w, 2, format!("pre-shared-key {k}"));
+                line(w, 2, format!("pre-shared-key {}", keys.text(k)));
             }
             if let Some(k) = &peer.pre_shared_key_local {
-                line(w, 2, format!("pre-shared-key local {k}"));
+                line(w, 2, format!("pre-shared-key local {}", keys.text(k)));
             }
             if let Some(k) = &peer.pre_shared_key_remote {
-                line(w, 2, format!("pre-shared-key remote {k}"));
+                line(w, 2, format!("pre-shared-key remote {}", keys.text(k)));
             }
         }
         bang(w);
@@ -405,7 +445,7 @@ fn render_ikev2(w: &mut String, ik: &Ikev2) {
     }
 }
 
-fn render_isakmp(w: &mut String, is: &Isakmp) {
+fn render_isakmp(w: &mut String, is: &Isakmp, keys: Keys) {
     for p in is.policies.values() {
         line(w, 0, format!("crypto isakmp policy {}", p.priority));
         if let Some(e) = &p.encryption {
@@ -431,7 +471,7 @@ fn render_isakmp(w: &mut String, is: &Isakmp) {
             0,
             format!(
                 "crypto isakmp key {} address {}",
-                k.key,
+                keys.text(&k.key),
                 addr_mask(k.address, k.len)
             ),
         );
@@ -455,7 +495,7 @@ fn render_isakmp(w: &mut String, is: &Isakmp) {
                 format!(
                     "pre-shared-key address {} key {}",
                     addr_mask(key.address, key.len),
-                    key.key
+                    keys.text(&key.key)
                 ),
             );
         }
@@ -587,7 +627,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn render_body(w: &mut String, b: &MapEntryBody) {
+fn render_body(w: &mut String, b: &MapEntryBody, keys: Keys) {
     if let Some(d) = &b.description {
         line(w, 1, format!("description {d}"));
     }
@@ -689,22 +729,22 @@ fn render_body(w: &mut String, b: &MapEntryBody) {
         let mut t = format!(
             "set session-key {dir} esp {} cipher {}",
             k.spi,
-            hex(&k.cipher)
+            keys.hex(&k.cipher)
         );
         if let Some(a) = &k.authenticator {
-            let _ = write!(t, " authenticator {}", hex(a));
+            let _ = write!(t, " authenticator {}", keys.hex(a));
         }
         line(w, 1, t);
     }
 }
 
-fn render_ezvpn(w: &mut String, e: &EzvpnClient) {
+fn render_ezvpn(w: &mut String, e: &EzvpnClient, keys: Keys) {
     line(w, 0, format!("crypto ipsec client ezvpn {}", e.name));
     if let Some(c) = &e.connect {
         line(w, 1, format!("connect {c}"));
     }
     if let Some(g) = &e.group {
-        line(w, 1, format!("group {} key {}", g.0, g.1));
+        line(w, 1, format!("group {} key {}", g.0, keys.text(&g.1)));
     }
     if let Some(m) = &e.mode {
         line(w, 1, format!("mode {m}"));
@@ -716,7 +756,11 @@ fn render_ezvpn(w: &mut String, e: &EzvpnClient) {
         line(w, 1, format!("virtual-interface {v}"));
     }
     if let Some(u) = &e.username {
-        line(w, 1, format!("username {} password {}", u.0, u.1));
+        line(
+            w,
+            1,
+            format!("username {} password {}", u.0, keys.text(&u.1)),
+        );
     }
     if let Some(x) = &e.xauth_userid_mode {
         line(w, 1, format!("xauth userid mode {x}"));
@@ -1017,4 +1061,52 @@ fn render_route_map(w: &mut String, name: &str, e: &RouteMapEntry) {
         line(w, 1, format!("set tag {t}"));
     }
     bang(w);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_rendering_hides_every_key_and_nothing_else() {
+        let text = "crypto ikev2 keyring KR
+ peer A
+  address 192.0.2.2
+  pre-shared-key local left-secret
+  pre-shared-key remote right-secret
+ peer B
+  address 192.0.2.3
+  pre-shared-key both-secret
+crypto isakmp key isakmp-secret address 192.0.2.9
+crypto ipsec transform-set TS esp-gcm 128
+crypto map M 10 ipsec-manual
+ set peer 192.0.2.2
+ set transform-set TS
+ set session-key inbound esp 300 cipher 00112233445566778899aabbccddeeff00112233
+ set session-key outbound esp 301 cipher ffeeddccbbaa99887766554433221100ffeeddcc
+";
+        let checked = crate::check(text);
+        let shown = render(&checked.config);
+        let masked = render_masked(&checked.config);
+        for secret in [
+            "left-secret",
+            "right-secret",
+            "both-secret",
+            "isakmp-secret",
+            "00112233445566778899aabbccddeeff00112233",
+            "ffeeddccbbaa99887766554433221100ffeeddcc",
+        ] {
+            assert!(shown.contains(secret), "{secret} missing from\n{shown}");
+            assert!(!masked.contains(secret), "{secret} shown in\n{masked}");
+        }
+        assert!(masked.contains("pre-shared-key local *****"), "{masked}");
+        assert!(masked.contains("set session-key inbound esp 300 cipher *****"));
+        // Masking changes the keys and nothing else: line for line the same shape.
+        assert_eq!(shown.lines().count(), masked.lines().count());
+        for (a, b) in shown.lines().zip(masked.lines()) {
+            if a != b {
+                assert!(b.ends_with(MASK) || b.contains(" *****"), "{a} / {b}");
+            }
+        }
+    }
 }

@@ -20,19 +20,32 @@ pub mod protocol;
 /// A command rrid carries out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    ShowRunningConfig,
+    /// Keys masked unless `unmasked`.
+    ShowRunningConfig {
+        unmasked: bool,
+    },
     ShowVersion,
-    ShowIpRoute { vrf: Option<String> },
+    ShowIpRoute {
+        vrf: Option<String>,
+    },
     ShowCryptoRoute,
     ShowCryptoMap,
-    ShowCryptoIpsecSa { peer: Option<Ipv4Addr> },
+    ShowCryptoIpsecSa {
+        peer: Option<Ipv4Addr>,
+    },
     ShowCryptoSession,
     ShowCryptoPeer,
     ShowInterfaces,
-    ClearCryptoSa { peer: Option<Ipv4Addr> },
+    ClearCryptoSa {
+        peer: Option<Ipv4Addr>,
+    },
     DebugCryptoIpsec,
-    ConfigureReplace { file: String },
-    Check { file: String },
+    ConfigureReplace {
+        file: String,
+    },
+    Check {
+        file: String,
+    },
 }
 
 impl Command {
@@ -40,7 +53,7 @@ impl Command {
     pub fn is_show(&self) -> bool {
         matches!(
             self,
-            Command::ShowRunningConfig
+            Command::ShowRunningConfig { .. }
                 | Command::ShowVersion
                 | Command::ShowIpRoute { .. }
                 | Command::ShowCryptoRoute
@@ -118,6 +131,7 @@ enum Token {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     RunningConfig,
+    RunningConfigUnmasked,
     Version,
     IpRoute,
     CryptoRoute,
@@ -245,9 +259,14 @@ const SHOW: &[Node] = &[
     ),
     kw(
         "running-config",
-        "Current operating configuration",
+        "Current operating configuration (keys masked)",
         Some(Action::RunningConfig),
-        &[],
+        &[kw(
+            "unmasked",
+            "With pre-shared keys and session keys in clear",
+            Some(Action::RunningConfigUnmasked),
+            &[],
+        )],
     ),
     kw(
         "version",
@@ -397,7 +416,8 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
     };
     let word = || args.first().map(|(_, w)| w.to_string());
     Ok(match action {
-        Action::RunningConfig => Command::ShowRunningConfig,
+        Action::RunningConfig => Command::ShowRunningConfig { unmasked: false },
+        Action::RunningConfigUnmasked => Command::ShowRunningConfig { unmasked: true },
         Action::Version => Command::ShowVersion,
         Action::IpRoute => Command::ShowIpRoute { vrf: word() },
         Action::CryptoRoute => Command::ShowCryptoRoute,
@@ -534,7 +554,14 @@ mod tests {
             parse("  SHOW   CRYPTO  Route "),
             Ok(Command::ShowCryptoRoute)
         );
-        assert_eq!(parse("sh run"), Ok(Command::ShowRunningConfig));
+        assert_eq!(
+            parse("sh run"),
+            Ok(Command::ShowRunningConfig { unmasked: false })
+        );
+        assert_eq!(
+            parse("sh run unm"),
+            Ok(Command::ShowRunningConfig { unmasked: true })
+        );
         assert_eq!(parse("sh ip ro"), Ok(Command::ShowIpRoute { vrf: None }));
         assert_eq!(
             parse("sh ip ro vrf blue"),
@@ -644,7 +671,7 @@ mod tests {
         #[test]
         fn unique_prefixes_accepted(cut in 1usize..8) {
             let word = &"running-config"[..cut.min(14)];
-            prop_assert_eq!(parse(&format!("show {word}")), Ok(Command::ShowRunningConfig));
+            prop_assert_eq!(parse(&format!("show {word}")), Ok(Command::ShowRunningConfig { unmasked: false }));
         }
     }
 }

@@ -2,7 +2,7 @@
 //! pktgen-dpdk. It sends Ethernet/IPv4/UDP frames to a range of destinations out of one port
 //! (at a fixed rate or as fast as the port takes them) and counts what arrives on another;
 //! every frame carries a sequence number and its send time, so the sink reports loss and
-//! latency. Given an SA (`--sa-spi`, `--sa-key`), ESP that arrives is decrypted and verified
+//! latency. Given an SA (`--sa-spi`, `--sa-key-file`), ESP that arrives is decrypted and verified
 //! (tag and replay window) before its stamp is read.
 //!
 //! ```text
@@ -110,9 +110,11 @@ struct Cli {
     /// SPI of an SA whose ESP arriving on the receive port is verified and decrypted.
     #[arg(long, value_name = "SPI")]
     sa_spi: Option<u32>,
-    /// The SA's key and salt in hex (key then 4-byte salt, as `set session-key` writes it).
-    #[arg(long, value_name = "HEX", requires = "sa_spi")]
-    sa_key: Option<String>,
+    /// A file holding the SA's key and salt in hex (key then 4-byte salt, as `set
+    /// session-key` writes it), or `-` for standard input. Never the key itself on the
+    /// command line, where every user of the machine can read it (/proc/PID/cmdline).
+    #[arg(long, value_name = "FILE", requires = "sa_spi")]
+    sa_key_file: Option<std::path::PathBuf>,
     /// The SA's transform.
     #[arg(long, value_enum, default_value_t = SaTransform::Gcm128)]
     sa_transform: SaTransform,
@@ -209,10 +211,24 @@ fn main() -> ExitCode {
             Err(e) => fail(format!("{}: {e}", path.display())),
         };
     }
-    let sa = match (cli.sa_spi, &cli.sa_key) {
-        (Some(spi), Some(key)) => {
-            let Some(keymat) = parse_hex(key) else {
-                return fail("--sa-key must be hex");
+    let sa = match (cli.sa_spi, &cli.sa_key_file) {
+        (Some(spi), Some(file)) => {
+            let read = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(std::io::stdin(), 4096),
+                    &mut text,
+                )
+                .map(|_| text)
+            } else {
+                std::fs::read_to_string(file)
+            };
+            let text = match read {
+                Ok(t) => zeroize::Zeroizing::new(t),
+                Err(e) => return fail(format!("--sa-key-file {}: {e}", file.display())),
+            };
+            let Some(keymat) = parse_hex(text.trim()).map(zeroize::Zeroizing::new) else {
+                return fail("--sa-key-file must hold the key in hex");
             };
             let transform = match cli.sa_transform {
                 SaTransform::Gcm128 => esp::Transform::AesGcm128,
@@ -228,10 +244,10 @@ fn main() -> ExitCode {
                 });
             match made {
                 Ok(sa) => Some(sa),
-                Err(e) => return fail(format!("--sa-key: {e}")),
+                Err(e) => return fail(format!("--sa-key-file: {e}")),
             }
         }
-        (Some(_), None) => return fail("--sa-spi needs --sa-key"),
+        (Some(_), None) => return fail("--sa-spi needs --sa-key-file"),
         _ => None,
     };
     let pool = match Mempool::new(

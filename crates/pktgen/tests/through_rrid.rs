@@ -24,17 +24,29 @@ fn sibling(name: &str) -> PathBuf {
     p
 }
 
+const NOT_HEX_FILE: &str = "/tmp/rri-pktgen-test-key-zz";
+const SHORT_KEY_FILE: &str = "/tmp/rri-pktgen-test-key-short";
+
 #[test]
 fn bad_options_are_refused_with_a_reason() {
+    std::fs::write(NOT_HEX_FILE, "zz\n").unwrap();
+    std::fs::write(SHORT_KEY_FILE, "0011\n").unwrap();
     for (args, why) in [
         (vec!["--size", "20"], "--size must be"),
         (vec!["--dst-mac", "nonsense"], "--dst-mac"),
-        (vec!["--sa-spi", "5"], "--sa-spi needs --sa-key"),
+        (vec!["--sa-spi", "5"], "--sa-spi needs --sa-key-file"),
         (
-            vec!["--sa-spi", "5", "--sa-key", "zz"],
-            "--sa-key must be hex",
+            vec!["--sa-spi", "5", "--sa-key-file", "/nonexistent/key"],
+            "--sa-key-file /nonexistent/key",
         ),
-        (vec!["--sa-spi", "5", "--sa-key", "0011"], "--sa-key"),
+        (
+            vec!["--sa-spi", "5", "--sa-key-file", NOT_HEX_FILE],
+            "--sa-key-file must hold the key in hex",
+        ),
+        (
+            vec!["--sa-spi", "5", "--sa-key-file", SHORT_KEY_FILE],
+            "--sa-key-file",
+        ),
     ] {
         let out = Command::new(PKTGEN)
             .args([
@@ -74,7 +86,7 @@ fn field(out: &str, name: &str) -> String {
 }
 
 fn pktgen(tag: &str, socket: &str, key: &str) -> String {
-    let out = Command::new(PKTGEN)
+    let mut out = Command::new(PKTGEN)
         .args([
             "-l",
             "0",
@@ -113,10 +125,18 @@ fn pktgen(tag: &str, socket: &str, key: &str) -> String {
             "--warmup",
             "1",
         ])
-        .args(["--link-wait", "10", "--sa-spi", "301", "--sa-key", key])
+        // The key comes on standard input, never on the command line.
+        .args(["--link-wait", "10", "--sa-spi", "301", "--sa-key-file", "-"])
         .args(["--sa-transform", "esp-gcm-128"])
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut stdin = out.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{key}\n").as_bytes()).unwrap();
+    drop(stdin);
+    let out = out.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

@@ -616,8 +616,17 @@ impl Control {
         let now = now_ns();
         let json = request.json && command.is_show();
         let answer: Result<Answer, String> = match command {
-            Command::ShowRunningConfig => Ok(Answer::both(
-                config::render(&self.plane.config),
+            // Keys are masked unless asked for (see docs/security.md): anyone in the socket's
+            // group may read the running configuration, not every one of them its keys.
+            Command::ShowRunningConfig { unmasked } => Ok(Answer::both(
+                config::render_keys(
+                    &self.plane.config,
+                    if unmasked {
+                        config::Keys::Shown
+                    } else {
+                        config::Keys::Masked
+                    },
+                ),
                 |t| serde_json::json!({ "config": t }),
             )),
             Command::ShowVersion => {

@@ -294,6 +294,19 @@ fn rrid_runs_reloads_and_stops_cleanly() {
         running.contains("crypto map vpn 10 ipsec-manual"),
         "{running}"
     );
+    // Keys are masked, in text and JSON, unless asked for.
+    assert!(
+        running.contains("set session-key inbound esp 300 cipher *****"),
+        "{running}"
+    );
+    assert!(!running.contains(KEY_A) && !running.contains(KEY_B));
+    let json = rrid.show(&["--json", "show", "running-config"]);
+    assert!(!json.contains(KEY_A) && json.contains("*****"), "{json}");
+    let unmasked = rrid.show(&["show", "running-config", "unmasked"]);
+    assert!(
+        unmasked.contains(&format!("set session-key inbound esp 300 cipher {KEY_A}")),
+        "{unmasked}"
+    );
     let version = rrid.show(&["sh", "ver"]);
     assert!(version.contains("hub uptime is"), "{version}");
     let interfaces = rrid.show(&["show", "interfaces"]);
