@@ -24,7 +24,7 @@ pub enum Keys {
 pub const MASK: &str = "*****";
 
 impl Keys {
-    fn text<'a>(self, key: &'a str) -> &'a str {
+    fn text(self, key: &str) -> &str {
         match self {
             Keys::Shown => key,
             Keys::Masked => MASK,
