@@ -6,6 +6,7 @@
 //! (crypto map entries by sequence number, ACLs by name) are ordered maps; interfaces keep the
 //! order they were written in, as on a router.
 
+pub use secret::{SecretBytes, SecretString};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -837,9 +838,9 @@ pub struct SessionKey {
     /// SPI.
     pub spi: u32,
     /// Cipher key material (key then salt for AEADs).
-    pub cipher: Vec<u8>,
+    pub cipher: SecretBytes,
     /// Authenticator key, for non-AEAD transforms.
-    pub authenticator: Option<Vec<u8>>,
+    pub authenticator: Option<SecretBytes>,
 }
 
 /// An IPsec profile (for virtual tunnel interfaces).
@@ -917,7 +918,7 @@ pub struct IsakmpPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IsakmpKey {
     /// The key.
-    pub key: String,
+    pub key: SecretString,
     /// The peer address.
     pub address: Ipv4Addr,
     /// Its mask length (32 when absent).
@@ -1104,11 +1105,11 @@ pub struct Ikev2KeyringPeer {
     /// `identity ...`.
     pub identity: Option<Spanned<Identity>>,
     /// `pre-shared-key KEY` (both directions).
-    pub pre_shared_key: Option<Spanned<String>>,
+    pub pre_shared_key: Option<Spanned<SecretString>>,
     /// `pre-shared-key local KEY`.
-    pub pre_shared_key_local: Option<Spanned<String>>,
+    pub pre_shared_key_local: Option<Spanned<SecretString>>,
     /// `pre-shared-key remote KEY`.
-    pub pre_shared_key_remote: Option<Spanned<String>>,
+    pub pre_shared_key_remote: Option<Spanned<SecretString>>,
     /// Where it starts.
     pub span: Span,
 }
@@ -1183,13 +1184,13 @@ pub struct EzvpnClient {
     /// `connect {auto|manual|acl}`.
     pub connect: Option<Spanned<String>>,
     /// `group NAME key KEY`.
-    pub group: Option<Spanned<(String, String)>>,
+    pub group: Option<Spanned<(String, SecretString)>>,
     /// `mode {client|network-extension|network-plus}`.
     pub mode: Option<Spanned<String>>,
     /// `peer ADDR|HOST [default]` lines.
     pub peers: Vec<Spanned<String>>,
     /// `username U password P`.
-    pub username: Option<Spanned<(String, String)>>,
+    pub username: Option<Spanned<(String, SecretString)>>,
     /// `xauth userid mode {interactive|local|http-intercept}`.
     pub xauth_userid_mode: Option<Spanned<String>>,
     /// `virtual-interface N`.

@@ -1907,8 +1907,8 @@ fn map_body_command(
                         SessionKey {
                             direction,
                             spi: spi.value,
-                            cipher,
-                            authenticator,
+                            cipher: cipher.into(),
+                            authenticator: authenticator.map(SecretBytes::from),
                         },
                         dir.span.to(c.prev_span()),
                     ));
@@ -2082,7 +2082,7 @@ fn isakmp_key(c: &mut Cursor<'_, '_>, in_keyring: bool) -> Parsed<Spanned<Isakmp
     c.end()?;
     Ok(Spanned::new(
         IsakmpKey {
-            key: key.expect("read above"),
+            key: key.expect("read above").into(),
             address,
             len,
         },
@@ -2339,9 +2339,11 @@ fn ikev2_keyring_peer_command(p: &mut Ikev2KeyringPeer, line: &Line<'_>) -> Pars
         "hostname" => p.hostname = Some(c.word("a host name")?),
         "identity" => p.identity = Some(identity(&mut c)?),
         _ => match c.opt_keyword(&["local", "remote"]) {
-            Some(d) if d.value == "local" => p.pre_shared_key_local = Some(c.word("a key")?),
-            Some(_) => p.pre_shared_key_remote = Some(c.word("a key")?),
-            None => p.pre_shared_key = Some(c.word("a key")?),
+            Some(d) if d.value == "local" => {
+                p.pre_shared_key_local = Some(c.word("a key")?.map(SecretString::new))
+            }
+            Some(_) => p.pre_shared_key_remote = Some(c.word("a key")?.map(SecretString::new)),
+            None => p.pre_shared_key = Some(c.word("a key")?.map(SecretString::new)),
         },
     }
     c.end()
@@ -2578,7 +2580,7 @@ fn ezvpn_command(e: &mut EzvpnClient, line: &Line<'_>) -> Parsed<()> {
             let g = c.word("a group name")?;
             c.keyword("'key'", &["key"])?;
             let k = c.word("a group key")?;
-            e.group = Some(Spanned::new((g.value, k.value), g.span));
+            e.group = Some(Spanned::new((g.value, k.value.into()), g.span));
         }
         "mode" => {
             let v = c.keyword(
@@ -2595,7 +2597,7 @@ fn ezvpn_command(e: &mut EzvpnClient, line: &Line<'_>) -> Parsed<()> {
             let u = c.word("a user name")?;
             c.keyword("'password'", &["password"])?;
             let p = c.word("a password")?;
-            e.username = Some(Spanned::new((u.value, p.value), u.span));
+            e.username = Some(Spanned::new((u.value, p.value.into()), u.span));
         }
         "xauth" => {
             c.keyword("'userid'", &["userid"])?;

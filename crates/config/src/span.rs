@@ -72,6 +72,14 @@ impl<T> Spanned<T> {
             span: Span::default(),
         }
     }
+
+    /// The same position with the value turned into another.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Spanned<U> {
+        Spanned {
+            value: f(self.value),
+            span: self.span,
+        }
+    }
 }
 
 impl<T> Deref for Spanned<T> {

@@ -299,8 +299,8 @@ fn session_keys() -> impl Strategy<Value = Vec<Spanned<SessionKey>>> {
             .prop_map(move |(spi, cipher, authenticator)| SessionKey {
                 direction,
                 spi,
-                cipher,
-                authenticator,
+                cipher: cipher.into(),
+                authenticator: authenticator.map(SecretBytes::from),
             })
     };
     (
@@ -628,8 +628,13 @@ fn isakmp() -> impl Strategy<Value = Isakmp> {
         option::of(60u32..=86400),
     );
     let key = || {
-        (name(), ipv4(), mask_len())
-            .prop_map(|(key, address, len)| sp(IsakmpKey { key, address, len }))
+        (name(), ipv4(), mask_len()).prop_map(|(key, address, len)| {
+            sp(IsakmpKey {
+                key: key.into(),
+                address,
+                len,
+            })
+        })
     };
     let ident = prop_oneof![
         name().prop_map(IdentityMatch::Group),
@@ -818,9 +823,9 @@ fn ikev2() -> impl Strategy<Value = Ikev2> {
                                         address: addr.map(sp),
                                         hostname: hostname.map(sp),
                                         identity: ident.map(sp),
-                                        pre_shared_key: psk.map(sp),
-                                        pre_shared_key_local: l.map(sp),
-                                        pre_shared_key_remote: r.map(sp),
+                                        pre_shared_key: psk.map(|k| sp(k.into())),
+                                        pre_shared_key_local: l.map(|k| sp(k.into())),
+                                        pre_shared_key_remote: r.map(|k| sp(k.into())),
                                         span: Span::default(),
                                     };
                                     (pn, p)
@@ -1100,10 +1105,10 @@ fn rest() -> impl Strategy<Value = Config> {
                         let e = EzvpnClient {
                             name: sp(n.clone()),
                             connect: connect.map(|s| sp(s.to_string())),
-                            group: group.map(sp),
+                            group: group.map(|(g, k)| sp((g, k.into()))),
                             mode: mode.map(|s| sp(s.to_string())),
                             peers: peers.into_iter().map(sp).collect(),
-                            username: user.map(sp),
+                            username: user.map(|(u, p)| sp((u, p.into()))),
                             xauth_userid_mode: xauth.map(|s| sp(s.to_string())),
                             virtual_interface: vi.map(sp),
                             span: Span::default(),

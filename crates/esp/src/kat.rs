@@ -89,7 +89,7 @@ fn params(v: &Vector) -> SaParams {
     SaParams {
         spi: v.spi,
         transform: v.transform,
-        key: hex(v.key),
+        key: hex(v.key).into(),
         salt: v.salt,
         esn: false,
         replay_window: 64,

@@ -166,8 +166,8 @@ impl Lifetime {
 pub struct SaParams {
     pub spi: u32,
     pub transform: Transform,
-    /// Cipher key, `transform.key_len()` bytes.
-    pub key: Vec<u8>,
+    /// Cipher key, `transform.key_len()` bytes (wiped when dropped).
+    pub key: secret::SecretBytes,
     pub salt: [u8; 4],
     /// Extended (64-bit) sequence numbers (RFC 4303 section 2.2.1).
     pub esn: bool,
@@ -218,7 +218,7 @@ impl SaParams {
         Ok(SaParams {
             spi,
             transform,
-            key: key.to_vec(),
+            key: secret::SecretBytes::copy_from(key),
             salt: [salt[0], salt[1], salt[2], salt[3]],
             esn: false,
             replay_window: Self::DEFAULT_REPLAY_WINDOW,

@@ -682,7 +682,7 @@ fn bad_parameters_are_refused_with_a_reason() {
         ),
         (
             SaParams {
-                key: vec![0; 15],
+                key: vec![0; 15].into(),
                 ..good.clone()
             },
             "needs 16 bytes of key, got 15",

@@ -39,7 +39,7 @@ fn scapy_name(t: Transform) -> &'static str {
 /// Runs the scapy helper over `lines` of (sequence number, packet) and returns its output
 /// lines, one per input.
 fn scapy(mode: &str, p: &SaParams, src: &str, dst: &str, lines: &[(u64, Vec<u8>)]) -> Vec<String> {
-    let mut keymat = p.key.clone();
+    let mut keymat = p.key.to_vec();
     keymat.extend_from_slice(&p.salt);
     let (sport, dport) = p.tunnel.udp.map_or((0, 0), |u| (u.src_port, u.dst_port));
     let mut child = Command::new(python())
@@ -195,7 +195,7 @@ fn tshark_decrypts_rri_aes_gcm() {
                 .collect();
             let path = dir.join(format!("{transform:?}-{udp}.pcap"));
             pcapfile::write_ethernet(&path, frames.iter().map(Vec::as_slice)).unwrap();
-            let mut keymat = p.key.clone();
+            let mut keymat = p.key.to_vec();
             keymat.extend_from_slice(&p.salt);
             let sa_uat = format!(
                 "uat:esp_sa:\"IPv4\",\"198.51.100.1\",\"203.0.113.2\",\"{:#010x}\",\"AES-GCM with 16 octet ICV [RFC4106]\",\"0x{}\",\"NULL\",\"\"",

@@ -176,7 +176,8 @@ fn requested_file(config_path: &Path, name: &str) -> Result<PathBuf, String> {
 
 /// Reads and checks a configuration file; the error text lists every problem.
 fn load(path: &Path) -> Result<config::Config, String> {
-    let text = read_config(path)?;
+    // The file's text holds the keys as written: wiped once parsed.
+    let text = secret::SecretString::new(read_config(path)?);
     let checked = config::check(&text);
     if checked.diagnostics.has_errors() {
         return Err(checked
