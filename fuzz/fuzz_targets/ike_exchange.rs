@@ -35,7 +35,7 @@ fn settings(local: [u8; 4], remote: [u8; 4], ours: [u8; 2], theirs: [u8; 2]) -> 
             group: Group::Curve25519,
         }],
         esp: vec![Aead::AesGcm128],
-        psk: b"fuzz-psk".to_vec(),
+        psk: ike::sa::Psk::both(b"fuzz-psk"),
         local_id: Ipv4Addr::from(local),
         local_ts: vec![range(ours)],
         remote_ts: vec![range(theirs)],

@@ -455,7 +455,7 @@ impl KeyEngine {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         ike: &EntryIke,
-        psk: Vec<u8>,
+        psk: ike::sa::Psk,
     ) -> Settings {
         Settings {
             ike: self.proposals.clone(),

@@ -4,7 +4,10 @@
 //!   is searched for a `peer` block whose `address A M` holds the peer (longest match).
 //!   Without a profile (or without a match there), every `crypto ikev2 keyring`, then
 //!   `crypto isakmp key ... address` and `crypto keyring` keys (IKEv1 keys are honoured
-//!   for IKEv2 as a convenience to configurations pasted from IKEv1 routers).
+//!   for IKEv2 as a convenience to configurations pasted from IKEv1 routers). In an ikev2
+//!   keyring `peer` block, `pre-shared-key KEY` serves both directions; `pre-shared-key
+//!   local KEY` signs our AUTH and `pre-shared-key remote KEY` verifies the peer's, as on
+//!   IOS (either one alone serves both directions).
 //! * IKE proposals: the proposals of every `crypto ikev2 policy` (or, with none, every
 //!   `crypto ikev2 proposal`), each combination of cipher, PRF and group that rri supports;
 //!   with none configured, AES-GCM-256, AES-GCM-128 and ChaCha20-Poly1305 with SHA-256 and
@@ -25,6 +28,7 @@ use ike::dh::Group;
 use ike::keys::Prf;
 use ike::message::TrafficSelector;
 use ike::sa::IkeProposal;
+use ike::sa::Psk;
 use ike::sk::Aead;
 use std::net::Ipv4Addr;
 
@@ -154,8 +158,25 @@ pub fn entry_ike(config: &Config, body: &MapEntryBody) -> EntryIke {
     }
 }
 
-/// The pre-shared key for `peer`, searched as the module says.
-pub fn psk(config: &Config, profile: Option<&str>, peer: Ipv4Addr) -> Option<Vec<u8>> {
+/// The keys of an ikev2 keyring `peer` block: `local` and `remote` where given, else
+/// `pre-shared-key` for that direction, else the other direction's key.
+fn peer_psk(p: &config::model::Ikev2KeyringPeer) -> Option<Psk> {
+    let both = p.pre_shared_key.as_ref();
+    let local = p.pre_shared_key_local.as_ref().or(both);
+    let remote = p.pre_shared_key_remote.as_ref().or(both);
+    let (local, remote) = match (local, remote) {
+        (Some(l), Some(r)) => (l, r),
+        (Some(k), None) | (None, Some(k)) => (k, k),
+        (None, None) => return None,
+    };
+    Some(Psk {
+        local: local.value.to_bytes(),
+        remote: remote.value.to_bytes(),
+    })
+}
+
+/// The pre-shared keys for `peer`, searched as the module says.
+pub fn psk(config: &Config, profile: Option<&str>, peer: Ipv4Addr) -> Option<Psk> {
     let from_keyring = |ring: &config::model::Ikev2Keyring| {
         ring.peers
             .values()
@@ -164,11 +185,7 @@ pub fn psk(config: &Config, profile: Option<&str>, peer: Ipv4Addr) -> Option<Vec
                 if !contains(net, len, peer) {
                     return None;
                 }
-                let key = p
-                    .pre_shared_key
-                    .as_ref()
-                    .or(p.pre_shared_key_local.as_ref())?;
-                Some((len, key.value.clone()))
+                Some((len, peer_psk(p)?))
             })
             .max_by_key(|(len, _)| *len)
     };
@@ -177,7 +194,7 @@ pub fn psk(config: &Config, profile: Option<&str>, peer: Ipv4Addr) -> Option<Vec
         .and_then(|p| p.keyring.as_ref())
         .and_then(|k| config.ikev2.keyrings.get(&k.value));
     if let Some((_, key)) = profile_ring.and_then(from_keyring) {
-        return Some(key.into_bytes());
+        return Some(key);
     }
     if let Some((_, key)) = config
         .ikev2
@@ -186,7 +203,7 @@ pub fn psk(config: &Config, profile: Option<&str>, peer: Ipv4Addr) -> Option<Vec
         .filter_map(from_keyring)
         .max_by_key(|(len, _)| *len)
     {
-        return Some(key.into_bytes());
+        return Some(key);
     }
     config
         .isakmp
@@ -196,7 +213,7 @@ pub fn psk(config: &Config, profile: Option<&str>, peer: Ipv4Addr) -> Option<Vec
         .map(|k| &k.value)
         .filter(|k| contains(k.address, k.len, peer))
         .max_by_key(|k| k.len)
-        .map(|k| k.key.clone().into_bytes())
+        .map(|k| Psk::both(k.key.as_bytes()))
 }
 
 /// The IKE SA proposals, preferred first.
@@ -274,7 +291,7 @@ pub struct ResponderMatch {
     /// The dynamic map entry, for entries that reference one.
     pub dynamic_seq: Option<u32>,
     pub ike: EntryIke,
-    pub psk: Vec<u8>,
+    pub psk: Psk,
 }
 
 /// Which entry of crypto map `map` answers an IKE_SA_INIT from `peer`: a static

@@ -412,3 +412,84 @@ crypto map VPN 10 ipsec-isakmp
     assert!(a.list_sas().contains("ESTABLISHED"), "{}", a.list_sas());
     eprintln!("failover after {failover:?}\n{peers}");
 }
+
+/// IOS's `pre-shared-key local` / `remote`: each side signs its AUTH with its own key and
+/// checks the other's with the other's. strongSwan signs with the secret that matches both
+/// identities best (`ike-swa`) and accepts the peer's AUTH if any secret of the pair
+/// verifies it, so what the swapped case below proves is that rri checks strongSwan's AUTH
+/// with its remote key; the exchange tests prove rri signs with its local key.
+const ASYMMETRIC_KEYS: &str = "ike-swa { id-1 = 192.0.2.2\n id-2 = 192.0.2.1\n \
+     secret = \"swan-signs-with-this\" }\n \
+     ike-rri { id = 192.0.2.1\n secret = \"rri-signs-with-this\" }";
+
+fn asymmetric_config(entry: &str, local: &str, remote: &str) -> String {
+    config("esp-gcm 128", "aes-gcm-128", entry).replace(
+        &format!("  address 192.0.2.2\n  pre-shared-key {}", common::PSK),
+        &format!(
+            "  address 192.0.2.2\n  pre-shared-key local {local}\n  pre-shared-key remote {remote}"
+        ),
+    )
+}
+
+const SW_IKE: &str = "aes128gcm16-prfsha256-x25519";
+
+/// strongSwan initiates, rri answers (one gateway per test: the EAL starts once per process).
+#[test]
+fn asymmetric_pre_shared_keys_when_strongswan_initiates() {
+    let lab = Lab::new();
+    let charon = Charon::start_with_secrets(&lab, "swa", SW_IKE, "aes128gcm16", ASYMMETRIC_KEYS);
+    let cfg = asymmetric_config(DYNAMIC_ENTRY, "rri-signs-with-this", "swan-signs-with-this");
+    assert!(
+        cfg.contains("pre-shared-key local rri-signs-with-this"),
+        "{cfg}"
+    );
+    let _gw = Gateway::start(&lab, &cfg);
+    let up = charon.vici("--initiate --child net --timeout 15");
+    assert!(
+        up.contains("initiate completed successfully"),
+        "{up}\n{}",
+        charon.log()
+    );
+}
+
+#[test]
+fn asymmetric_pre_shared_keys_when_rri_initiates() {
+    let lab = Lab::new();
+    let charon = Charon::start_with_secrets(&lab, "swa", SW_IKE, "aes128gcm16", ASYMMETRIC_KEYS);
+    let cfg = asymmetric_config(STATIC_ENTRY, "rri-signs-with-this", "swan-signs-with-this");
+    let gw = Gateway::start(&lab, &cfg);
+    let mut replies = 0;
+    for _ in 0..10 {
+        replies = lab.ping_from_inside("10.2.0.1", 1, "1");
+        if replies == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        replies,
+        1,
+        "{}\n{}",
+        gw.with(|c| c.show_crypto_session()),
+        charon.log()
+    );
+}
+
+/// The keys swapped: rri refuses strongSwan's AUTH (it checks it with its remote key).
+#[test]
+fn swapped_pre_shared_keys_are_refused() {
+    let lab = Lab::new();
+    let charon = Charon::start_with_secrets(&lab, "swa", SW_IKE, "aes128gcm16", ASYMMETRIC_KEYS);
+    let cfg = asymmetric_config(DYNAMIC_ENTRY, "swan-signs-with-this", "rri-signs-with-this");
+    let gw = Gateway::start(&lab, &cfg);
+    let up = charon.vici("--initiate --child net --timeout 10");
+    assert!(!up.contains("initiate completed successfully"), "{up}");
+    assert!(
+        up.contains("AUTHENTICATION_FAILED") || charon.log().contains("AUTHENTICATION_FAILED"),
+        "{up}"
+    );
+    assert!(
+        !gw.show_crypto_route().contains("10.2.0.0"),
+        "{}",
+        gw.show_crypto_route()
+    );
+}

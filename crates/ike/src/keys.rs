@@ -6,6 +6,7 @@
 //! and each encryption key carries its 4-byte salt at its end.
 
 use ring::hmac;
+use secret::SecretBytes;
 
 /// Transform ID of a PRF (IANA "Transform Type 2").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,15 +92,15 @@ impl Prf {
     }
 }
 
-/// The keys of an IKE SA.
+/// The keys of an IKE SA (wiped when dropped).
 #[derive(Clone, PartialEq, Eq)]
 pub struct IkeKeys {
-    pub sk_d: Vec<u8>,
+    pub sk_d: SecretBytes,
     /// Initiator's encryption key, salt included.
-    pub sk_ei: Vec<u8>,
-    pub sk_er: Vec<u8>,
-    pub sk_pi: Vec<u8>,
-    pub sk_pr: Vec<u8>,
+    pub sk_ei: SecretBytes,
+    pub sk_er: SecretBytes,
+    pub sk_pi: SecretBytes,
+    pub sk_pr: SecretBytes,
 }
 
 impl std::fmt::Debug for IkeKeys {
@@ -155,16 +156,20 @@ fn keys_from_skeyseed(
 ) -> IkeKeys {
     let p = prf.output_len();
     let total = p + 2 * enc_key_len + 2 * p;
-    let km = prf
-        .prf_plus(
+    let km = SecretBytes::new(
+        prf.prf_plus(
             skeyseed,
             &[nonce_i, nonce_r, &spi_i.to_be_bytes(), &spi_r.to_be_bytes()],
             total,
         )
-        .unwrap_or_default();
+        .unwrap_or_default(),
+    );
     let mut at = 0;
     let mut take = |n: usize| {
-        let v = km.get(at..at + n).map(<[u8]>::to_vec).unwrap_or_default();
+        let v = km
+            .get(at..at + n)
+            .map(SecretBytes::copy_from)
+            .unwrap_or_default();
         at += n;
         v
     };
@@ -186,13 +191,14 @@ pub fn child_keys(
     nonce_i: &[u8],
     nonce_r: &[u8],
     enc_key_len: usize,
-) -> (Vec<u8>, Vec<u8>) {
+) -> (SecretBytes, SecretBytes) {
     let dh = new_shared_secret.unwrap_or(&[]);
-    let km = prf
-        .prf_plus(sk_d, &[dh, nonce_i, nonce_r], 2 * enc_key_len)
-        .unwrap_or_default();
+    let km = SecretBytes::new(
+        prf.prf_plus(sk_d, &[dh, nonce_i, nonce_r], 2 * enc_key_len)
+            .unwrap_or_default(),
+    );
     let (i, r) = km.split_at(enc_key_len.min(km.len()));
-    (i.to_vec(), r.to_vec())
+    (SecretBytes::copy_from(i), SecretBytes::copy_from(r))
 }
 
 /// The AUTH value for a pre-shared key (section 2.15):

@@ -24,6 +24,7 @@ use crate::message::{
 };
 use crate::sk::{Aead, SkKey};
 use ring::rand::SecureRandom;
+pub use secret::SecretBytes;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Notify message types used here.
@@ -55,14 +56,35 @@ pub struct IkeProposal {
 }
 
 /// What an IKE SA is set up with.
+/// The pre-shared keys of an IKE SA (RFC 7296 section 2.15): each side signs its AUTH
+/// payload with its own key and checks the other's with the other's, so the two may differ
+/// (IOS's `pre-shared-key local` and `remote`). Wiped when dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Psk {
+    /// Signs our AUTH.
+    pub local: SecretBytes,
+    /// Verifies the peer's AUTH.
+    pub remote: SecretBytes,
+}
+
+impl Psk {
+    /// One key for both directions.
+    pub fn both(key: &[u8]) -> Psk {
+        Psk {
+            local: SecretBytes::copy_from(key),
+            remote: SecretBytes::copy_from(key),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Settings {
     /// IKE proposals, preferred first (the initiator's first one's group goes in its KE).
     pub ike: Vec<IkeProposal>,
     /// ESP ciphers, preferred first.
     pub esp: Vec<Aead>,
-    /// The pre-shared key.
-    pub psk: Vec<u8>,
+    /// The pre-shared keys: ours signs our AUTH, the peer's verifies its AUTH.
+    pub psk: Psk,
     /// Our identity (ID_IPV4_ADDR).
     pub local_id: Ipv4Addr,
     /// Our side's traffic (initiator: proposed TSi; responder: what TSr may be narrowed to).
@@ -104,9 +126,9 @@ pub struct ChildSa {
     pub spi_in: u32,
     /// The SPI we send with.
     pub spi_out: u32,
-    /// Key material (cipher key and salt) of each direction.
-    pub key_in: Vec<u8>,
-    pub key_out: Vec<u8>,
+    /// Key material (cipher key and salt) of each direction, wiped when dropped.
+    pub key_in: SecretBytes,
+    pub key_out: SecretBytes,
     /// Narrowed traffic selectors: our side and the peer's.
     pub ts_local: Vec<TrafficSelector>,
     pub ts_remote: Vec<TrafficSelector>,
@@ -1025,7 +1047,7 @@ impl IkeSa {
         };
         let auth = psk_auth(
             chosen.prf,
-            &self.settings.psk,
+            &self.settings.psk.local,
             &self.init_request,
             &self.nonce_r,
             &keys.sk_pi,
@@ -1093,7 +1115,7 @@ impl IkeSa {
         };
         let expected = psk_auth(
             chosen.prf,
-            &self.settings.psk,
+            &self.settings.psk.remote,
             &self.init_response,
             &self.nonce_i,
             &keys.sk_pr,
@@ -1178,7 +1200,7 @@ impl IkeSa {
         };
         let expected = psk_auth(
             chosen.prf,
-            &self.settings.psk,
+            &self.settings.psk.remote,
             &self.init_request,
             &self.nonce_r,
             &sk_pi,
@@ -1230,7 +1252,7 @@ impl IkeSa {
         let id = self.settings.local_id.octets();
         let our_auth = psk_auth(
             chosen.prf,
-            &self.settings.psk,
+            &self.settings.psk.local,
             &self.init_response,
             &self.nonce_i,
             &sk_pr,

@@ -32,7 +32,7 @@ fn settings(psk: &str, aead: Aead, group: Group, id: [u8; 4]) -> Settings {
             group,
         }],
         esp: vec![aead],
-        psk: psk.as_bytes().to_vec(),
+        psk: ike::sa::Psk::both(psk.as_bytes()),
         local_id: Ipv4Addr::from(id),
         local_ts: vec![range([10, 1, 0, 0], [10, 1, 255, 255])],
         remote_ts: vec![range([10, 2, 0, 0], [10, 2, 255, 255])],
@@ -595,4 +595,50 @@ fn a_lost_answer_to_the_delete_of_the_old_ike_sa_still_ends_on_the_new_one() {
     let probe = i.check_liveness(60 * S);
     let answer = r.handle(&probe.send[0], 60 * S);
     assert_eq!(i.handle(&answer.send[0], 60 * S).events, vec![Event::Alive]);
+}
+
+/// `pre-shared-key local` / `remote`: each side signs with its own key and verifies with
+/// the other's. Matching pairs come up; a side that would sign with the peer's key, or
+/// verify with its own, is refused.
+#[test]
+fn each_side_signs_with_its_local_key_and_verifies_with_the_remote_one() {
+    let psk = |local: &str, remote: &str| ike::sa::Psk {
+        local: local.as_bytes().into(),
+        remote: remote.as_bytes().into(),
+    };
+    let with = |p: ike::sa::Psk| {
+        let (aead, group) = (Aead::AesGcm128, Group::Curve25519);
+        let mut s = settings("unused", aead, group, [192, 0, 2, 1]);
+        s.psk = p;
+        s
+    };
+    let responder_with = |p: ike::sa::Psk| {
+        let mut s = responder_settings("unused", Aead::AesGcm128, Group::Curve25519);
+        s.psk = p;
+        s
+    };
+    // The initiator signs with "i-key", the responder with "r-key".
+    let (_, iout, r, rout) = run(
+        with(psk("i-key", "r-key")),
+        responder_with(psk("r-key", "i-key")),
+    );
+    assert!(
+        child(&iout).is_some() && child(&rout).is_some(),
+        "{iout:?} {rout:?}"
+    );
+    assert!(r.is_some_and(|r| r.established()));
+    // The responder expects the initiator to sign with "r-key": refused.
+    let (_, _, r, rout) = run(
+        with(psk("i-key", "r-key")),
+        responder_with(psk("r-key", "r-key")),
+    );
+    assert!(child(&rout).is_none());
+    assert!(r.is_none_or(|r| !r.established()));
+    // The initiator expects the responder to sign with "i-key": refused on its side.
+    let (i, iout, _, _) = run(
+        with(psk("i-key", "i-key")),
+        responder_with(psk("r-key", "i-key")),
+    );
+    assert!(child(&iout).is_none());
+    assert!(!i.established());
 }

@@ -168,7 +168,7 @@ fn settings(aead: Aead) -> Settings {
             group: Group::Curve25519,
         }],
         esp: vec![aead],
-        psk: PSK.as_bytes().to_vec(),
+        psk: ike::sa::Psk::both(PSK.as_bytes()),
         local_id: OURS,
         local_ts: vec![range([10, 1, 0, 0], [10, 1, 255, 255])],
         remote_ts: vec![range([10, 2, 0, 0], [10, 2, 255, 255])],

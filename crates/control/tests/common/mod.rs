@@ -147,6 +147,23 @@ impl Charon {
     /// Starts charon as `which` ("swa" at 192.0.2.2, "swb" at 192.0.2.3) with one connection
     /// `rri` to 192.0.2.1 using `ike` and `esp` proposals (strongSwan syntax).
     pub fn start(lab: &Lab, which: &str, ike: &str, esp: &str) -> Charon {
+        Self::start_with_secrets(
+            lab,
+            which,
+            ike,
+            esp,
+            &format!("ike-rri {{ id = 192.0.2.1\n secret = \"{PSK}\" }}"),
+        )
+    }
+
+    /// [`Charon::start`] with `secrets` (the body of swanctl.conf's `secrets` section).
+    pub fn start_with_secrets(
+        lab: &Lab,
+        which: &str,
+        ike: &str,
+        esp: &str,
+        secrets: &str,
+    ) -> Charon {
         let ns = lab.ns(which);
         let addr = if which == "swa" {
             "192.0.2.2"
@@ -185,7 +202,7 @@ impl Charon {
                  remote {{ auth = psk\n id = 192.0.2.1 }}\n  \
                  children {{ net {{ local_ts = 10.2.0.0/16\n remote_ts = 10.1.0.0/16\n \
                  esp_proposals = {esp}\n rekey_time = 0 }} }}\n }}\n}}\n\
-                 secrets {{ ike-rri {{ id = 192.0.2.1\n secret = \"{PSK}\" }} }}\n"
+                 secrets {{ {secrets} }}\n"
             ),
         )
         .unwrap();
