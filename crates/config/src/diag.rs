@@ -61,6 +61,8 @@ pub enum Code {
     Inconsistent,
     /// Parsed and kept, but rri does not act on it.
     NotImplemented,
+    /// Manual keys with an AEAD (counter-mode) cipher, which RFC 8221 advises against.
+    ManualKeyAead,
 }
 
 /// One finding about a configuration file.

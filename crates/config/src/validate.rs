@@ -129,7 +129,25 @@ impl Validator<'_> {
                 }
             }
             CryptoMapKind::Manual => {
-                self.body(&entry.body, &what, Place::StaticMap { manual: true })
+                self.body(&entry.body, &what, Place::StaticMap { manual: true });
+                if !entry.body.session_keys.is_empty() {
+                    self.out.push(
+                        Diagnostic::warning(
+                            Code::ManualKeyAead,
+                            entry.seq.span,
+                            format!(
+                                "{what}: manual keys with an AEAD cipher; RFC 8221 advises \
+                                 against manual keying with counter-mode ciphers (AES-GCM, \
+                                 ChaCha20-Poly1305): a repeated sequence number repeats the nonce"
+                            ),
+                        )
+                        .with_note(
+                            "rrid persists each manual SA's sequence numbers in its --state-dir so \
+                             that restarts and reloads never repeat one; prefer IKEv2 \
+                             (ipsec-isakmp), which makes fresh keys for every SA",
+                        ),
+                    );
+                }
             }
             CryptoMapKind::Isakmp => {
                 self.body(&entry.body, &what, Place::StaticMap { manual: false });

@@ -384,6 +384,7 @@ fn manual_maps_need_keys_that_fit_the_transform() {
     assert_eq!(
         got,
         vec![
+            (3, ManualKeyAead, "crypto map m 1: manual keys with an AEAD cipher; RFC 8221 advises against manual keying with counter-mode ciphers (AES-GCM, ChaCha20-Poly1305): a repeated sequence number repeats the nonce"),
             (4, Inconsistent, "crypto map m 1: no inbound session key ('set session-key inbound esp SPI cipher HEX')"),
             (
                 7,

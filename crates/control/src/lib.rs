@@ -17,4 +17,5 @@ pub mod install;
 pub mod plane;
 pub mod reload;
 pub mod selectors;
+pub mod seqstate;
 pub mod show;

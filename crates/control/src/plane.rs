@@ -57,6 +57,9 @@ pub struct ControlPlane {
     pub routes: RouteEngine,
     pub fib: Fib,
     pub peers: PeerDriver,
+    /// Where manual SAs' sequence numbers are persisted (rrid always has one; see
+    /// [`crate::seqstate`]). Without it manual SAs keep no state across restarts.
+    pub sequences: Option<crate::seqstate::SequenceStore>,
     last_traffic_report_ns: u64,
     traffic_seen: rustc_hash::FxHashMap<crate::engine::SaId, (u64, u64)>,
 }
@@ -80,6 +83,7 @@ impl ControlPlane {
             routes,
             fib,
             peers,
+            sequences: None,
             last_traffic_report_ns: 0,
             traffic_seen: Default::default(),
         }
@@ -130,6 +134,9 @@ impl ControlPlane {
 
     /// Timers of the engine, the SA table and the peer manager.
     pub fn timers(&mut self, now_ns: u64) {
+        if let Some(store) = &mut self.sequences {
+            store.refresh();
+        }
         let sas = &self.sas;
         let out = self.engine.tick(now_ns, &|id| sas.traffic(id));
         self.carry_out(out, now_ns);
@@ -271,6 +278,11 @@ impl ControlPlane {
     /// crypto map entries that changed or went are cleared (with an IKE delete where IKE
     /// made them); every other SA carries over into the new policy with its counters;
     /// static routes and RRI routes follow the new configuration. Returns what changed.
+    ///
+    /// Transactional: everything the new configuration needs (its policy, the SAs of new
+    /// manual entries, their persisted sequence blocks) is built first, and only when all
+    /// of it succeeded does anything of the running state change. On an error the old
+    /// configuration keeps running untouched: its SAs, routes, sessions and counters.
     pub fn reload(
         &mut self,
         new: Arc<Config>,
@@ -278,24 +290,32 @@ impl ControlPlane {
         now_ns: u64,
     ) -> Result<Diff, String> {
         let diff = reload::diff(&self.config, &new);
-        // Check that the new configuration builds before anything is torn down.
-        let mut probe_names = self.routes.names.clone();
-        policy_from_config(&new, ports, &mut probe_names, now_ns, None)
+        // Build: nothing here changes what runs. Names go into a copy, taken on success.
+        let mut names = self.routes.names.clone();
+        let old = self.policy.load_full();
+        let keep = Keep {
+            old: &old,
+            unchanged: &diff.unchanged,
+        };
+        let mut next = policy_from_config(&new, ports, &mut names, now_ns, Some(keep))
             .map_err(|e| e.to_string())?;
+        if let Some(store) = &mut self.sequences {
+            store
+                .adopt(&new, &next)
+                .map_err(|e| format!("manual SA sequence state: {e}"))?;
+        }
+        // Switch.
         let going: BTreeSet<(String, u32)> =
             diff.changed.iter().chain(&diff.removed).cloned().collect();
         let out = self.engine.clear_entries(&going, now_ns);
         self.carry_out(out, now_ns);
         self.engine.set_config(new.clone());
         self.sas.set_config(&new);
-        let old = self.policy.load_full();
-        let keep = Keep {
-            old: &old,
-            unchanged: &diff.unchanged,
-        };
-        let mut next = policy_from_config(&new, ports, &mut self.routes.names, now_ns, Some(keep))
-            .map_err(|e| e.to_string())?;
-        let lost = self.sas.rebind(&old, &mut next);
+        self.routes.names = names;
+        // The negotiated SAs of unchanged entries move over from the policy as it is now
+        // (the clearing above may have published one without the changed entries' SAs).
+        let now = self.policy.load_full();
+        let lost = self.sas.rebind(&now, &mut next);
         self.policy.store(Arc::new(next));
         self.routes.apply_config(&new);
         sync_fib(&mut self.routes, &mut self.fib);

@@ -26,6 +26,8 @@ pub struct SaSide {
     pub drops_by_reason: std::collections::BTreeMap<String, u64>,
     /// Seconds left of the hard lifetime, where there is one.
     pub remaining_seconds: Option<u64>,
+    /// Outbound: the last sequence number sent (0 before the first packet).
+    pub sequence: Option<u64>,
     pub udp_encap: bool,
 }
 
@@ -66,6 +68,7 @@ fn outbound_side(sa: &esp::OutboundSa, now_ns: u64) -> SaSide {
         drops: c.total_drops(),
         drops_by_reason: drops_by_reason(&c),
         remaining_seconds: sa.remaining_seconds(now_ns),
+        sequence: Some(sa.last_seq()),
         udp_encap: sa.template().udp.is_some(),
     }
 }
@@ -80,6 +83,7 @@ fn inbound_side(sa: &esp::InboundSa, now_ns: u64) -> SaSide {
         drops: c.total_drops(),
         drops_by_reason: drops_by_reason(&c),
         remaining_seconds: sa.remaining_seconds(now_ns),
+        sequence: None,
         udp_encap: sa.tunnel().udp.is_some(),
     }
 }

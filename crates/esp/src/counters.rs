@@ -41,11 +41,15 @@ pub enum DropReason {
     /// Decrypted, but the inner packet is outside the SA's traffic selectors (counted by the
     /// data plane, which checks the selectors after decapsulation).
     SelectorMismatch,
+    /// The SA reached the end of the block of sequence numbers persisted for it (manual
+    /// keys): refused until the next block is on stable storage, so that no number can be
+    /// used twice across a restart.
+    SequenceNotReserved,
 }
 
 impl DropReason {
     /// Number of reasons, for counter arrays.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -65,6 +69,7 @@ impl DropReason {
         DropReason::BadOuterHeader,
         DropReason::SealFailed,
         DropReason::SelectorMismatch,
+        DropReason::SequenceNotReserved,
     ];
 
     /// The name used in `show` output and logs.
@@ -86,6 +91,7 @@ impl DropReason {
             DropReason::BadOuterHeader => "bad outer header",
             DropReason::SealFailed => "seal failed",
             DropReason::SelectorMismatch => "selector mismatch",
+            DropReason::SequenceNotReserved => "sequence block not persisted",
         }
     }
 }

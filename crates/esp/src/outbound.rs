@@ -36,6 +36,11 @@ pub struct OutboundSa {
     /// The last sequence number this SA may use: the end of the sequence space
     /// (2^32 - 1, or 2^64 - 1 with ESN), or the hard packet lifetime if lower.
     seq_limit: u64,
+    /// The last sequence number this SA may use for now, at most `seq_limit`: for SAs whose
+    /// numbers must survive a restart (manual keys), the end of the block the control thread
+    /// has persisted; past it packets are refused ([`DropReason::SequenceNotReserved`])
+    /// until it persists the next block. `seq_limit` for every other SA.
+    ceiling: AtomicU64,
     /// Whether reaching `seq_limit` is a lifetime expiry (packets) rather than exhaustion.
     limit_is_lifetime: bool,
     /// Reserving a number at or above this raises a rekey request.
@@ -113,6 +118,7 @@ impl OutboundSa {
             outer_header: header,
             used: AtomicU64::new(0),
             seq_limit,
+            ceiling: AtomicU64::new(seq_limit),
             limit_is_lifetime,
             soft_seq,
             soft_is_lifetime,
@@ -182,6 +188,26 @@ impl OutboundSa {
             .fetch_max(last_used.min(self.seq_limit), Ordering::Relaxed);
     }
 
+    /// Holds the SA's sequence numbers at or below `ceiling` (capped at the end of its
+    /// space) until it is raised again: the control thread sets it to the end of the block
+    /// of numbers it has written to stable storage, so that a restart resumes past every
+    /// number this SA could have used. Set before the SA sends its first packet.
+    pub fn set_sequence_ceiling(&self, ceiling: u64) {
+        self.ceiling
+            .store(ceiling.min(self.seq_limit), Ordering::Release);
+    }
+
+    /// The last sequence number the SA may use for now (see
+    /// [`OutboundSa::set_sequence_ceiling`]).
+    pub fn sequence_ceiling(&self) -> u64 {
+        self.ceiling.load(Ordering::Acquire)
+    }
+
+    /// The last sequence number of the SA's whole space (or its hard packet lifetime).
+    pub fn sequence_limit(&self) -> u64 {
+        self.seq_limit
+    }
+
     /// Bytes the encapsulation adds in front of an inner packet.
     pub fn front_overhead(&self) -> usize {
         crate::FRONT_OVERHEAD + self.template.udp.map_or(0, |_| wire::udp::HEADER_LEN)
@@ -206,10 +232,15 @@ impl OutboundSa {
             return Err(DropReason::LifetimeExpired);
         }
         let wanted = wanted as u64;
+        // One load per burst: the ceiling a manual SA's persisted block sets.
+        let ceiling = self.ceiling.load(Ordering::Acquire);
         let mut used = self.used.load(Ordering::Relaxed);
         let granted = loop {
-            let left = self.seq_limit - used;
+            let left = ceiling.saturating_sub(used);
             if left == 0 {
+                if ceiling < self.seq_limit {
+                    return Err(DropReason::SequenceNotReserved);
+                }
                 return Err(self.exhausted());
             }
             let granted = wanted.min(left);
@@ -238,6 +269,16 @@ impl OutboundSa {
             first: used + 1,
             granted: granted as usize,
         })
+    }
+
+    /// Why a packet past a partial reservation gets no number: the persisted block ended
+    /// (held, not expired), or the space or packet lifetime did.
+    fn out_of_numbers(&self) -> DropReason {
+        if self.ceiling.load(Ordering::Acquire) < self.seq_limit {
+            DropReason::SequenceNotReserved
+        } else {
+            self.exhausted()
+        }
     }
 
     fn exhausted(&self) -> DropReason {
@@ -393,7 +434,7 @@ impl OutboundSa {
                 if granted == 0 {
                     *verdict = Err(match reservation {
                         Err(reason) => reason,
-                        Ok(_) => self.exhausted(),
+                        Ok(_) => self.out_of_numbers(),
                     });
                 } else {
                     let inner_len = buf.len() as u64;

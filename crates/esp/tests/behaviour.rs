@@ -953,3 +953,44 @@ fn jobs_the_sealer_fails_are_dropped_never_sent() {
         assert_eq!(sa.last_seq(), n as u64);
     }
 }
+
+/// A manual SA's sequence numbers stop at the block the control thread persisted and go on
+/// from where they stopped once it persists the next; a restart resumes past the block.
+#[test]
+fn the_sequence_ceiling_holds_until_raised_and_resumes_after_a_restart() {
+    let p = params(Transform::AesGcm128, false, false);
+    let sa = OutboundSa::new(&p, 0).unwrap();
+    sa.set_sequence_ceiling(5);
+    let inners: Vec<Vec<u8>> = (0..8).map(|k| inner_packet(60, k, false)).collect();
+    let mut bufs: Vec<TestBuf> = inners.iter().map(|i| TestBuf::like_mbuf(i)).collect();
+    let mut verdicts = vec![Ok(()); 8];
+    assert_eq!(sa.encapsulate_burst(&mut bufs, 0, &mut verdicts), 5);
+    assert!(verdicts[5..]
+        .iter()
+        .all(|v| *v == Err(DropReason::SequenceNotReserved)));
+    assert_eq!(sa.last_seq(), 5);
+    assert!(sa.expired().is_none(), "held, not expired");
+    let mut one = TestBuf::like_mbuf(&inners[0]);
+    assert_eq!(
+        sa.encapsulate(&mut one, 0),
+        Err(DropReason::SequenceNotReserved)
+    );
+    sa.set_sequence_ceiling(100);
+    let outer = encapsulate(&sa, &inners[1]);
+    assert_eq!(u32::from_be_bytes(outer[24..28].try_into().unwrap()), 6);
+    assert_eq!(
+        sa.counters()
+            .snapshot()
+            .drops(DropReason::SequenceNotReserved),
+        4
+    );
+    // A ceiling past the end of the space is the end of the space.
+    sa.set_sequence_ceiling(u64::MAX);
+    assert_eq!(sa.sequence_ceiling(), u64::from(u32::MAX));
+    // After a restart: the new SA resumes past the persisted block.
+    let again = OutboundSa::new(&p, 0).unwrap();
+    again.resume_after(100);
+    again.set_sequence_ceiling(200);
+    let outer = encapsulate(&again, &inners[2]);
+    assert_eq!(u32::from_be_bytes(outer[24..28].try_into().unwrap()), 101);
+}

@@ -100,7 +100,14 @@ struct Cli {
     /// A static neighbour, as IOS's `arp` command: `IF,IP,MAC` (no ARP for it).
     #[arg(long = "neighbour", value_name = "IF,IP,MAC")]
     neighbours: Vec<String>,
+    /// Where rrid keeps state across restarts: the sequence numbers manual-key SAs have
+    /// reserved (file `manual-sa-sequences`), so that no nonce is used twice.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/rri")]
+    state_dir: PathBuf,
 }
+
+/// The file manual SAs' sequence numbers are persisted in.
+const SEQUENCE_FILE: &str = "manual-sa-sequences";
 
 fn now_ns() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
@@ -386,6 +393,16 @@ fn main() -> ExitCode {
         }
     }
 
+    // Manual SAs send only sequence numbers reserved on disk first (no nonce reused after a
+    // restart); a state file that cannot be read or written stops the start here.
+    let mut sequences =
+        match control::seqstate::SequenceStore::open(&cli.state_dir.join(SEQUENCE_FILE)) {
+            Ok(s) => s,
+            Err(e) => return fail(format!("manual SA sequence state: {e}")),
+        };
+    if let Err(e) = sequences.adopt(&config, &built.policy) {
+        return fail(format!("manual SA sequence state: {e}"));
+    }
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
     let (punt_tx, punt_rx) = mpsc::sync_channel::<Punted>(1024);
     let (event_tx, event_rx) = mpsc::sync_channel::<Event>(1024);
@@ -448,7 +465,8 @@ fn main() -> ExitCode {
     };
     let config = Arc::new(config);
     let peers = PeerDriver::new(PeerManager::from_config(&config), resolver);
-    let plane = ControlPlane::new(config, policy, exception, built.engine, built.fib, peers);
+    let mut plane = ControlPlane::new(config, policy, exception, built.engine, built.fib, peers);
+    plane.sequences = Some(sequences);
     let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(64);
     if let Some(l) = metrics_listener {
         let jobs = jobs_tx.clone();

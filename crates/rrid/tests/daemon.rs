@@ -150,6 +150,8 @@ impl Rrid {
             .arg(config)
             .arg("--socket")
             .arg(&socket)
+            .arg("--state-dir")
+            .arg(dir.join("state"))
             .args(["--metrics", metrics])
             .stdout(Stdio::null())
             .stderr(Stdio::from(
@@ -542,6 +544,59 @@ fn rrid_runs_reloads_and_stops_cleanly() {
         "forwarding stopped after a refused replace"
     );
 
+    // Manual SAs reserve their sequence numbers on disk before they use them.
+    let state = dir.join("state").join("manual-sa-sequences");
+    let recorded = std::fs::read_to_string(&state).unwrap();
+    assert!(recorded.contains("192.0.2.2 301 16777216"), "{recorded}");
+    // A reload whose last step fails (the new entry's block cannot be written: the state
+    // file's place is taken by a directory) is refused and changes nothing: SAs, routes and
+    // counters stay as they were, and traffic goes on.
+    std::fs::rename(&state, dir.join("state.saved")).unwrap();
+    std::fs::create_dir_all(state.join("blocker")).unwrap();
+    let routes_before = rrid.show(&["show", "ip", "route"]);
+    let sas_before: serde_json::Value =
+        serde_json::from_str(&rrid.show(&["--json", "show", "crypto", "ipsec", "sa"])).unwrap();
+    let grown = dir.join("grown.cfg");
+    std::fs::write(
+        &grown,
+        config(
+            &net,
+            "10.3.0.0",
+            &format!(
+                "crypto map vpn 30 ipsec-manual\n set peer 192.0.2.3\n match address 102\n \
+                 set transform-set GCM\n set session-key inbound esp 500 cipher {KEY_A}\n \
+                 set session-key outbound esp 501 cipher {KEY_B}\n\
+                 ip route 172.18.0.0 255.255.0.0 192.0.2.254\n"
+            ),
+        ),
+    )
+    .unwrap();
+    let at_refusal = rrid.encaps(10).unwrap();
+    let refused = rrid.ctl(&["configure", "replace", grown.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("manual-sa-sequences"), "{said}");
+    assert_eq!(rrid.show(&["show", "ip", "route"]), routes_before);
+    let sas_after: serde_json::Value =
+        serde_json::from_str(&rrid.show(&["--json", "show", "crypto", "ipsec", "sa"])).unwrap();
+    let spis = |v: &serde_json::Value| -> Vec<(u64, u64)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["seq"].as_u64().unwrap(),
+                    e["outbound"]["spi"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(spis(&sas_after), spis(&sas_before));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rrid.encaps(10).unwrap() > at_refusal, "counters stopped");
+    std::fs::remove_dir_all(&state).unwrap();
+    std::fs::rename(dir.join("state.saved"), &state).unwrap();
+
     // SIGHUP re-reads --config.
     std::fs::write(
         &cfg,
@@ -624,5 +679,27 @@ fn rrid_runs_reloads_and_stops_cleanly() {
         "EAL runtime directory left behind"
     );
     assert!(TcpStream::connect(("127.0.0.1", metrics_port)).is_err());
+
+    // Started again with the same state: the manual SA resumes past the block the first
+    // run reserved, so no sequence number (and no nonce) is used twice.
+    let metrics_port = free_port();
+    let rrid = Rrid::start(&dir, &cfg, &format!("127.0.0.1:{metrics_port}"));
+    let recorded = std::fs::read_to_string(&state).unwrap();
+    assert!(recorded.contains("192.0.2.2 301 33554432"), "{recorded}");
+    let json: serde_json::Value =
+        serde_json::from_str(&rrid.show(&["--json", "show", "crypto", "ipsec", "sa"])).unwrap();
+    let entry10 = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["seq"] == 10)
+        .unwrap();
+    assert!(
+        entry10["outbound"]["sequence"].as_u64().unwrap() >= 16_777_216,
+        "{entry10}"
+    );
+    let prefix = rrid.prefix.clone();
+    drop(rrid);
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
