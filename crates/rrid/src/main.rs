@@ -35,7 +35,7 @@ use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -104,6 +104,62 @@ struct Cli {
     /// reserved (file `manual-sa-sequences`), so that no nonce is used twice.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/rri")]
     state_dir: PathBuf,
+    /// What a worker's panic does: `exit` stops rrid with a non-zero status (its queues
+    /// would go unserved; a supervisor restarts rrid), `continue` keeps the other workers
+    /// and the control thread running with that worker's queues unserved. Either way the
+    /// panic is logged and counted (rri_worker_panics_total).
+    #[arg(long, value_enum, default_value_t = OnWorkerPanic::Exit)]
+    on_worker_panic: OnWorkerPanic,
+}
+
+/// See [`Cli::on_worker_panic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnWorkerPanic {
+    Exit,
+    Continue,
+}
+
+/// Set in the environment of a test, makes worker 0 panic as it starts (fault injection for
+/// the supervision tests; see docs/security.md).
+const FAULT_ENV: &str = "RRID_FAULT_INJECT";
+
+/// What the workers' supervision shares with the control thread and main.
+#[derive(Debug, Default)]
+struct Supervision {
+    panics: AtomicU64,
+}
+
+/// `work` (worker `index`'s loop) with its panic caught, logged and counted; with
+/// [`OnWorkerPanic::Exit`] a panic stops rrid (the workers through `stop`, the control
+/// thread through `term`), so no queue goes unserved without the process saying so.
+fn supervised(
+    index: usize,
+    work: impl FnOnce(),
+    supervision: &Supervision,
+    on_panic: OnWorkerPanic,
+    stop: &AtomicBool,
+    term: &AtomicBool,
+) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if index == 0 && std::env::var_os(FAULT_ENV).is_some_and(|v| v == "worker-panic") {
+            panic!("fault injection ({FAULT_ENV}=worker-panic)");
+        }
+        work()
+    }));
+    let Err(payload) = result else {
+        return;
+    };
+    let why = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".into());
+    supervision.panics.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(target: "rrid", worker = index, %why, action = ?on_panic, "worker panicked: its queues are no longer served");
+    if on_panic == OnWorkerPanic::Exit {
+        stop.store(true, Ordering::Relaxed);
+        term.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The file manual SAs' sequence numbers are persisted in.
@@ -221,6 +277,7 @@ struct Control {
     bindings: Vec<PortBinding>,
     ports: Vec<(Port, String)>,
     workers: Vec<Arc<WorkerCounters>>,
+    supervision: Arc<Supervision>,
     started: Instant,
 }
 
@@ -383,6 +440,7 @@ fn main() -> ExitCode {
     };
     let hup = Arc::new(AtomicBool::new(false));
     let term = Arc::new(AtomicBool::new(false));
+    let supervision = Arc::new(Supervision::default());
     for (signal, flag) in [
         (signal_hook::consts::SIGHUP, &hup),
         (signal_hook::consts::SIGINT, &term),
@@ -493,6 +551,7 @@ fn main() -> ExitCode {
         bindings,
         ports,
         workers: counters,
+        supervision: supervision.clone(),
         started: Instant::now(),
     };
     tracing::info!(
@@ -518,13 +577,16 @@ fn main() -> ExitCode {
         return fail("control thread");
     };
     let mut launched = Vec::new();
+    let on_panic = cli.on_worker_panic;
     if worker_lcores.is_empty() {
         if let Some(w) = worker_list.pop() {
-            w.run();
+            supervised(0, || w.run(), &supervision, on_panic, &stop, &term);
         }
     } else {
-        for (lcore, w) in worker_lcores.iter().zip(worker_list) {
-            match eal.launch(*lcore, move || w.run()) {
+        for (index, (lcore, w)) in worker_lcores.iter().zip(worker_list).enumerate() {
+            let (sup, w_stop, w_term) = (supervision.clone(), stop.clone(), term.clone());
+            let work = move || supervised(index, || w.run(), &sup, on_panic, &w_stop, &w_term);
+            match eal.launch(*lcore, work) {
                 Ok(h) => launched.push(h),
                 Err(e) => {
                     stop.store(true, Ordering::Relaxed);
@@ -540,6 +602,7 @@ fn main() -> ExitCode {
     let Ok(control) = control_thread.join() else {
         return fail("control thread panicked");
     };
+    let panics = supervision.panics.load(Ordering::Relaxed);
     // Ports stop and close, then the pool and the EAL go (in this order, as they drop).
     drop(control);
     drop(pool);
@@ -547,6 +610,10 @@ fn main() -> ExitCode {
     tracing::info!(target: "rrid", "stopped");
     drop(_crypto);
     drop(eal);
+    if panics > 0 && on_panic == OnWorkerPanic::Exit {
+        eprintln!("rrid: stopped because {panics} worker(s) panicked");
+        return ExitCode::from(3);
+    }
     ExitCode::SUCCESS
 }
 
@@ -939,6 +1006,12 @@ impl Control {
                 }
             }
         }
+        push(
+            "rri_worker_panics_total",
+            "Workers that panicked (their queues went unserved)",
+            vec![],
+            self.supervision.panics.load(Ordering::Relaxed),
+        );
         push(
             "rri_ike_sessions",
             "IKE sessions",
