@@ -41,8 +41,10 @@ pub enum Reason {
     PolicyViolation,
     /// Arrived on a port the policy does not know.
     UnknownPort,
-    /// The control thread's punt channel was full.
+    /// The control thread's punt queue for ARP, ICMP and other local traffic was full.
     PuntQueueFull,
+    /// The control thread's IKE queue was full (an IKE flood, or a control thread behind).
+    IkeQueueFull,
     /// The device did not take the packet on transmit.
     TxFull,
     /// A NAT-keepalive, or malformed port-4500 traffic.
@@ -52,7 +54,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 22;
     pub const ALL: [Reason; Self::COUNT] = [
         Reason::L2Malformed,
         Reason::NotIpv4,
@@ -72,6 +74,7 @@ impl Reason {
         Reason::PolicyViolation,
         Reason::UnknownPort,
         Reason::PuntQueueFull,
+        Reason::IkeQueueFull,
         Reason::TxFull,
         Reason::NatKeepalive,
         Reason::LocalOther,
@@ -97,6 +100,7 @@ impl Reason {
             Reason::PolicyViolation => "policy-violation",
             Reason::UnknownPort => "unknown-port",
             Reason::PuntQueueFull => "punt-queue-full",
+            Reason::IkeQueueFull => "ike-queue-full",
             Reason::TxFull => "tx-full",
             Reason::NatKeepalive => "nat-keepalive",
             Reason::LocalOther => "local-other",

@@ -3,8 +3,9 @@
 //! One worker owns one rx and one tx queue of every port. Each round it loads the policy
 //! and the FIB snapshot once, receives a burst of up to 32 from each port in turn, decides
 //! every packet, and transmits what it collected per egress port before the next round.
-//! Punted frames go to the control thread over a bounded channel; when it is full the frame
-//! is dropped and counted, so a flood of local traffic never stalls forwarding. Fragments
+//! Punted frames go to the control thread over bounded channels, IKE in one of its own
+//! ([`PuntSenders`]); when one is full the frame is dropped and counted, so a flood of local
+//! traffic never stalls forwarding, and an IKE flood never crowds out ARP and ICMP. Fragments
 //! take mbufs from the worker's pool. Nothing in the loop allocates heap memory or locks (a
 //! bounded std channel's `try_send` is lock-free).
 
@@ -14,7 +15,7 @@ use crate::policy::PolicyHandle;
 use arrayvec::ArrayVec;
 use dpdk::{Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
 /// Packets received per port per round.
@@ -32,6 +33,62 @@ const TX_ROOM: usize = 128;
 /// A frame for the control thread: the port it came in on, why, and the frame.
 pub type Punted = (u16, PuntReason, Mbuf);
 
+/// The workers' side of the punt queues: IKE (UDP 500 and 4500 with the non-ESP marker) in
+/// one, everything else (ARP, ICMP, other local traffic, TTL expiries) in the other, each
+/// bounded. A flood of IKE_SA_INITs fills its own queue only: ARP keeps resolving next hops
+/// and ICMP keeps answering while it lasts.
+#[derive(Debug, Clone)]
+pub struct PuntSenders {
+    pub local: SyncSender<Punted>,
+    pub ike: SyncSender<Punted>,
+}
+
+impl PuntSenders {
+    /// The queue for frames punted for `reason`.
+    #[inline]
+    fn queue(&self, reason: PuntReason) -> &SyncSender<Punted> {
+        if reason == PuntReason::Ike {
+            &self.ike
+        } else {
+            &self.local
+        }
+    }
+}
+
+/// The control thread's side of the punt queues.
+#[derive(Debug)]
+pub struct PuntReceivers {
+    pub local: Receiver<Punted>,
+    pub ike: Receiver<Punted>,
+}
+
+impl PuntReceivers {
+    /// What waits now: every local frame, then at most `ike_budget` IKE frames (the rest
+    /// wait in their bounded queue for the next turn, so that one turn's work stays bounded
+    /// whatever arrives).
+    pub fn drain(&self, ike_budget: usize) -> impl Iterator<Item = Punted> + '_ {
+        self.local
+            .try_iter()
+            .chain(self.ike.try_iter().take(ike_budget))
+    }
+}
+
+/// Punt queues holding up to `local` and `ike` frames.
+pub fn punt_queues(local: usize, ike: usize) -> (PuntSenders, PuntReceivers) {
+    let (local_tx, local_rx) = std::sync::mpsc::sync_channel(local);
+    let (ike_tx, ike_rx) = std::sync::mpsc::sync_channel(ike);
+    (
+        PuntSenders {
+            local: local_tx,
+            ike: ike_tx,
+        },
+        PuntReceivers {
+            local: local_rx,
+            ike: ike_rx,
+        },
+    )
+}
+
 /// What one worker needs.
 pub struct Worker {
     /// Receive queues this worker polls (any ports, any queue indexes).
@@ -43,7 +100,7 @@ pub struct Worker {
     pub policy: PolicyHandle,
     pub fib: fib::FibReader,
     pub counters: Arc<WorkerCounters>,
-    pub punt: SyncSender<Punted>,
+    pub punt: PuntSenders,
     pub events: SyncSender<Event>,
     pub stop: Arc<AtomicBool>,
     /// Monotonic nanoseconds (the SA lifetimes' clock).
@@ -130,7 +187,7 @@ impl Pending {
 struct Outputs<'w> {
     buffers: &'w mut [MbufBurst<TX_ROOM>],
     queues: &'w mut [TxQueue],
-    punt: &'w SyncSender<Punted>,
+    punt: &'w PuntSenders,
 }
 
 impl Outputs<'_> {
@@ -149,9 +206,19 @@ impl Outputs<'_> {
         match action {
             Action::Forward(out) => self.forward(usize::from(out), mbuf, local),
             Action::Punt(reason) => {
-                if self.punt.try_send((in_port, reason, mbuf)).is_err() {
+                if self
+                    .punt
+                    .queue(reason)
+                    .try_send((in_port, reason, mbuf))
+                    .is_err()
+                {
                     local.punted -= 1;
-                    local.drops[Reason::PuntQueueFull as usize] += 1;
+                    let full = if reason == PuntReason::Ike {
+                        Reason::IkeQueueFull
+                    } else {
+                        Reason::PuntQueueFull
+                    };
+                    local.drops[full as usize] += 1;
                 }
             }
             Action::Encapsulate(target) => match pending {

@@ -8,7 +8,7 @@
 
 use dataplane::build::{self, PortBinding};
 use dataplane::exception::ExceptionPath;
-use dataplane::worker::{Punted, Worker};
+use dataplane::worker::Worker;
 use dataplane::{Event, PolicyHandle, WorkerCounters};
 use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
 use std::path::PathBuf;
@@ -164,7 +164,7 @@ crypto map VPN 10 ipsec-manual
     let cfg = config::check(&config_text);
     let built = build::from_config(&cfg.config, &ports, now_ns()).unwrap();
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
-    let (punt_tx, punt_rx) = mpsc::sync_channel::<Punted>(256);
+    let (punt_tx, punt_rx) = dataplane::worker::punt_queues(256, 256);
     let (event_tx, event_rx) = mpsc::sync_channel::<Event>(256);
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(WorkerCounters::default());
@@ -242,7 +242,7 @@ crypto map VPN 10 ipsec-manual
     let mut ping = Some(ping);
     let mut ping_output = None;
     while Instant::now() < deadline {
-        for (port, reason, mbuf) in punt_rx.try_iter() {
+        for (port, reason, mbuf) in punt_rx.drain(usize::MAX) {
             exception.handle_punt(port, reason, mbuf, now_ns());
         }
         for event in event_rx.try_iter() {

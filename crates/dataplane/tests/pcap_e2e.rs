@@ -5,7 +5,7 @@
 //! clear; malformed packets are dropped with the expected counters.
 
 use dataplane::build::{self, PortBinding};
-use dataplane::worker::{Punted, Worker};
+use dataplane::worker::Worker;
 use dataplane::{Event, PolicyHandle, PuntReason, Reason, WorkerCounters};
 use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
 use std::io::Write;
@@ -324,7 +324,7 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
     let inbound_sa = built.policy.inbound[&4096].sa.clone();
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
 
-    let (punt_tx, punt_rx) = mpsc::sync_channel::<Punted>(64);
+    let (punt_tx, punt_rx) = dataplane::worker::punt_queues(64, 64);
     let (event_tx, event_rx) = mpsc::sync_channel::<Event>(64);
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(WorkerCounters::default());
@@ -360,7 +360,7 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
     watcher.join().unwrap();
     let c = counters.snapshot();
     let punted: Vec<(u16, PuntReason, usize)> = punt_rx
-        .try_iter()
+        .drain(usize::MAX)
         .map(|(p, r, m)| (p, r, pktbuf::PacketBuf::len(&m)))
         .collect();
     let events: Vec<Event> = event_rx.try_iter().collect();

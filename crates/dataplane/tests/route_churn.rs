@@ -9,7 +9,7 @@
 //! zero.
 
 use dataplane::build::{self, sync_fib, PortBinding};
-use dataplane::worker::{Punted, Worker};
+use dataplane::worker::Worker;
 use dataplane::{Event, PolicyHandle, Reason, WorkerCounters};
 use dpdk::{Eal, MbufBurst, Mempool, MempoolConfig, Port, PortConfig};
 use pktbuf::PacketBuf;
@@ -119,7 +119,7 @@ fn churn_does_not_lose_packets_with_valid_routes() {
         .neighbours
         .insert((1, u32::from(Ipv4Addr::new(192, 0, 2, 2))), PEER_MAC);
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
-    let (punt_tx, _punt_rx) = mpsc::sync_channel::<Punted>(64);
+    let (punt_tx, _punt_rx) = dataplane::worker::punt_queues(64, 64);
     let (event_tx, _event_rx) = mpsc::sync_channel::<Event>(64);
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(WorkerCounters::default());

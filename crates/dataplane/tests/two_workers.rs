@@ -3,7 +3,7 @@
 //! and when every inbound ESP packet reaches both workers, each is accepted exactly once.
 
 use dataplane::build::{self, PortBinding};
-use dataplane::worker::{Punted, Worker};
+use dataplane::worker::Worker;
 use dataplane::{Event, PolicyHandle, Reason, WorkerCounters};
 use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
 use esp::{InboundSa, OutboundSa, SaParams, TunnelTemplate};
@@ -193,7 +193,7 @@ fn two_workers_share_one_sa_pair() {
     let outbound = built.policy.maps[0].entries[0].outbound.clone().unwrap();
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
     let stop = Arc::new(AtomicBool::new(false));
-    let (punt_tx, _punt_rx) = mpsc::sync_channel::<Punted>(64);
+    let (punt_tx, _punt_rx) = dataplane::worker::punt_queues(64, 64);
     let (event_tx, _event_rx) = mpsc::sync_channel::<Event>(64);
     let counters: Vec<Arc<WorkerCounters>> = (0..2)
         .map(|_| Arc::new(WorkerCounters::default()))

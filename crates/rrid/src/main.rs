@@ -22,7 +22,7 @@ use control::plane::ControlPlane;
 use control::show;
 use dataplane::build::{self, PortBinding};
 use dataplane::exception::ExceptionPath;
-use dataplane::worker::{Punted, Worker};
+use dataplane::worker::{punt_queues, PuntReceivers, Worker};
 use dataplane::{Event, PolicyHandle, Reason, WorkerCounters};
 use dpdk::{Mempool, MempoolConfig, Port, PortConfig};
 use exec::protocol::{Reply, Request};
@@ -161,6 +161,11 @@ fn supervised(
         term.store(true, Ordering::Relaxed);
     }
 }
+
+/// IKE datagrams the control thread takes from its queue per turn (a turn is about a
+/// millisecond): ARP and ICMP are served every turn first, and a flood's cost per turn stays
+/// bounded; the rest wait in the bounded IKE queue (and past it are dropped and counted).
+const IKE_PER_TURN: usize = 256;
 
 /// The file manual SAs' sequence numbers are persisted in.
 const SEQUENCE_FILE: &str = "manual-sa-sequences";
@@ -462,7 +467,7 @@ fn main() -> ExitCode {
         return fail(format!("manual SA sequence state: {e}"));
     }
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
-    let (punt_tx, punt_rx) = mpsc::sync_channel::<Punted>(1024);
+    let (punt_tx, punt_rx) = punt_queues(1024, 1024);
     let (event_tx, event_rx) = mpsc::sync_channel::<Event>(1024);
     let stop = Arc::new(AtomicBool::new(false));
     let mut worker_list = Vec::new();
@@ -620,7 +625,7 @@ fn main() -> ExitCode {
 impl Control {
     fn run(
         &mut self,
-        punts: Receiver<Punted>,
+        punts: PuntReceivers,
         events: Receiver<Event>,
         jobs: Receiver<Job>,
         hup: &AtomicBool,
@@ -630,7 +635,7 @@ impl Control {
         self.runtime.block_on(apply);
         loop {
             self.plane
-                .poll(punts.try_iter(), events.try_iter(), now_ns());
+                .poll(punts.drain(IKE_PER_TURN), events.try_iter(), now_ns());
             while let Ok(job) = jobs.try_recv() {
                 self.job(job);
             }
@@ -658,7 +663,7 @@ impl Control {
         let until = Instant::now() + Duration::from_millis(if sessions > 0 { 300 } else { 0 });
         while Instant::now() < until {
             self.plane
-                .poll(punts.try_iter(), events.try_iter(), now_ns());
+                .poll(punts.drain(IKE_PER_TURN), events.try_iter(), now_ns());
             std::thread::sleep(Duration::from_millis(1));
         }
         debug::close_all();

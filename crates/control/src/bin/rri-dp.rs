@@ -14,7 +14,7 @@ use clap::Parser;
 use control::plane::ControlPlane;
 use dataplane::build::{self, PortBinding};
 use dataplane::exception::ExceptionPath;
-use dataplane::worker::{Punted, Worker};
+use dataplane::worker::Worker;
 use dataplane::{Event, PolicyHandle, Reason, WorkerCounters};
 use dpdk::{Mempool, MempoolConfig, Port, PortConfig};
 use peer::dns::{DnsSettings, DnsSetupError, PeerResolver};
@@ -158,7 +158,7 @@ fn main() -> ExitCode {
         built.policy.neighbours.insert((port, u32::from(ip)), mac);
     }
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
-    let (punt_tx, punt_rx) = mpsc::sync_channel::<Punted>(1024);
+    let (punt_tx, punt_rx) = dataplane::worker::punt_queues(1024, 1024);
     let (event_tx, event_rx) = mpsc::sync_channel::<Event>(1024);
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(WorkerCounters::default());
@@ -214,7 +214,7 @@ fn main() -> ExitCode {
             let mut mark = None;
             runtime.block_on(plane.resolve_at_apply(now_ns));
             while began.elapsed().as_secs_f64() < duration {
-                plane.poll(punt_rx.try_iter(), event_rx.try_iter(), now_ns());
+                plane.poll(punt_rx.drain(256), event_rx.try_iter(), now_ns());
                 if mark.is_none() && began.elapsed().as_secs_f64() >= warmup {
                     mark = Some((Instant::now(), counters.snapshot()));
                 }

@@ -367,7 +367,7 @@ impl Gateway {
         let config = Arc::new(checked.config);
         let built = build::from_config(&config, &bindings, now_ns()).unwrap();
         let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
-        let (punt_tx, punt_rx) = mpsc::sync_channel::<Punted>(1024);
+        let (punt_tx, punt_rx) = dataplane::worker::punt_queues(1024, 1024);
         let (event_tx, event_rx) = mpsc::sync_channel::<Event>(1024);
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(WorkerCounters::default());
@@ -411,7 +411,7 @@ impl Gateway {
                 while !stop.load(Ordering::Relaxed) {
                     {
                         let mut c = control.lock().unwrap();
-                        let punts: Vec<Punted> = punt_rx.try_iter().collect();
+                        let punts: Vec<Punted> = punt_rx.drain(usize::MAX).collect();
                         let events: Vec<Event> = event_rx.try_iter().collect();
                         c.poll(punts, events, now_ns());
                     }
