@@ -21,11 +21,12 @@
 //!   responder SAs not yet established (half-open), and `max_half_open_per_peer` from one
 //!   address; a half-open SA that is not established within `half_open_timeout_ns` (30 s
 //!   unless configured) is forgotten, so that spoofed IKE_SA_INITs cannot hold the table.
-//!   New IKE_SA_INITs from one source address are rate-limited (a token bucket per address
-//!   hash, `init_rate_per_s` with a burst of `init_burst`). IKE_SA_INITs beyond any bound
-//!   are dropped and counted. From [`KeyEngine::cookie_threshold`] live half-open SAs on,
-//!   an IKE_SA_INIT without a valid cookie gets a stateless cookie request (RFC 7296
-//!   section 2.6) and nothing else. Every datagram that is not for a known SA and is not a
+//!   From [`KeyEngine::cookie_threshold`] live half-open SAs on, an IKE_SA_INIT without a
+//!   valid cookie gets a stateless cookie request (RFC 7296 section 2.6) and nothing else.
+//!   IKE_SA_INITs that would make state (past the cookie check) are rate-limited per source
+//!   address (a token bucket each, `init_rate_per_s` with a burst of `init_burst`): checked
+//!   after the cookie, so that spoofed sources, which cannot return cookies, cannot use up
+//!   a real peer's allowance. IKE_SA_INITs beyond any bound are dropped and counted. Every datagram that is not for a known SA and is not a
 //!   new IKE_SA_INIT is counted and dropped. Floods are logged as counters in at most one
 //!   line per [`FLOOD_LOG_EVERY_NS`], never a line per datagram.
 //! * Cost: a datagram finds its session through a per-address index, so its cost does not
@@ -56,9 +57,10 @@ const CHILD_REKEY_RETRY_NS: u64 = 1_000_000_000;
 const DPD_SAMPLE_NS: u64 = 1_000_000_000;
 /// At most one log line about refused or unmatched IKE_SA_INITs this often.
 pub const FLOOD_LOG_EVERY_NS: u64 = 10_000_000_000;
-/// Buckets of the per-source IKE_SA_INIT rate limit (addresses share a bucket by hash, so
-/// its memory is fixed whatever the number of sources).
-const INIT_BUCKETS: usize = 4096;
+/// Source addresses the IKE_SA_INIT rate limit tracks at most (its memory is bounded
+/// whatever the number of sources; past it, idle ones are forgotten first, and a new address
+/// that still finds no room goes untracked, bounded by the half-open limits alone).
+const INIT_TRACKED: usize = 4096;
 
 /// Which configuration an IKE SA serves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -250,7 +252,7 @@ pub struct KeyEngine {
     half_open: usize,
     /// Whether a session went since the last sweep.
     any_gone: bool,
-    init_buckets: Box<[InitBucket]>,
+    init_buckets: rustc_hash::FxHashMap<Ipv4Addr, InitBucket>,
     flood_log: FloodLog,
     rng: SystemRandom,
     /// The secret behind cookies (drawn at start).
@@ -276,7 +278,7 @@ impl KeyEngine {
             by_peer: Default::default(),
             half_open: 0,
             any_gone: false,
-            init_buckets: vec![InitBucket::default(); INIT_BUCKETS].into_boxed_slice(),
+            init_buckets: Default::default(),
             flood_log: FloodLog::default(),
             rng,
             next_sa: 1,
@@ -407,11 +409,19 @@ impl KeyEngine {
 
     /// Whether a new IKE_SA_INIT from `peer` is within its address's rate (and takes a token).
     fn init_allowed(&mut self, peer: Ipv4Addr, now_ns: u64) -> bool {
-        let hash = u32::from(peer).wrapping_mul(0x9e37_79b1) >> 20;
-        let bucket = &mut self.init_buckets[hash as usize % INIT_BUCKETS];
         let burst = u64::from(self.limits.init_burst) * 1000;
-        let refill = now_ns.saturating_sub(bucket.at_ns) / 1_000_000
-            * u64::from(self.limits.init_rate_per_s);
+        let rate = u64::from(self.limits.init_rate_per_s).max(1);
+        // A bucket idle long enough to be full again holds nothing worth keeping.
+        let refill_ns = burst / rate * 1_000_000;
+        if self.init_buckets.len() >= INIT_TRACKED && !self.init_buckets.contains_key(&peer) {
+            self.init_buckets
+                .retain(|_, b| now_ns.saturating_sub(b.at_ns) < refill_ns);
+            if self.init_buckets.len() >= INIT_TRACKED {
+                return true;
+            }
+        }
+        let bucket = self.init_buckets.entry(peer).or_default();
+        let refill = now_ns.saturating_sub(bucket.at_ns) / 1_000_000 * rate;
         bucket.milli_tokens = if bucket.at_ns == 0 {
             burst
         } else {
@@ -635,10 +645,6 @@ impl KeyEngine {
             self.stats.half_open_refused += 1;
             return out;
         }
-        if !self.init_allowed(peer, now_ns) {
-            self.stats.rate_limited += 1;
-            return out;
-        }
         if half_open >= self.cookie_threshold() && !self.cookie_ok(payload, from) {
             // Stateless: the answer is the cookie; only a request that returns it costs
             // state (RFC 7296 section 2.6).
@@ -650,6 +656,10 @@ impl KeyEngine {
                     payload: answer,
                 });
             }
+            return out;
+        }
+        if !self.init_allowed(peer, now_ns) {
+            self.stats.rate_limited += 1;
             return out;
         }
         let Some(ResponderMatch {

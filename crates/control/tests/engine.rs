@@ -507,3 +507,17 @@ fn ikev2_limits_from_the_configuration_bound_the_engine() {
     assert_eq!(h.half_open_count(), 8);
     assert_eq!(h.stats.half_open_refused, 12);
 }
+
+#[test]
+fn past_the_cookie_threshold_a_spoofed_flood_costs_no_state_and_locks_nobody_out() {
+    let mut h = open_hub("");
+    spoof_inits(&mut h, 5000, 1, SECOND);
+    assert_eq!(h.half_open_count(), h.cookie_threshold());
+    assert_eq!(h.stats.cookies_sent, 5000 - h.cookie_threshold() as u64);
+    assert_eq!(h.stats.rate_limited, 0, "{:?}", h.stats);
+    // A real peer right after: it returns the cookie and comes up at once.
+    let mut s = spoke();
+    let first = s.initiate(&("VPN".into(), 10), HUB, 2 * SECOND);
+    let (so, ho) = converse(&mut s, &mut h, first, 2 * SECOND);
+    assert_eq!((ups(&so).len(), ups(&ho).len()), (1, 1), "{:?}", h.stats);
+}
