@@ -283,11 +283,7 @@ fn main() {
     );
     for r in [0, rate] {
         let o = run(seconds, r);
-        let per = if o.processed > 0 {
-            o.engine_ns / o.processed
-        } else {
-            0
-        };
+        let per = o.engine_ns.checked_div(o.processed).unwrap_or(0);
         println!(
             "{:>9} {:>10} {:>9} {:>10} {:>8} {:>10} {:>9} {:>8} {:>6} {:>22}",
             r,

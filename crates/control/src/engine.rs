@@ -616,7 +616,7 @@ impl KeyEngine {
             self.stats.unknown_spi += 1;
             return out;
         }
-        let out = self.new_request(from, to, payload, map, now_ns, out);
+        let out = self.new_request(from, to, payload, map, now_ns);
         self.log_flood(now_ns);
         out
     }
@@ -629,8 +629,8 @@ impl KeyEngine {
         payload: &[u8],
         map: Option<&str>,
         now_ns: u64,
-        mut out: EngineOutput,
     ) -> EngineOutput {
+        let mut out = EngineOutput::default();
         let peer = *from.ip();
         let half_open = self.half_open;
         let from_peer = self.by_peer.get(&peer).map_or(0, |ats| {

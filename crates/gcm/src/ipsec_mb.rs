@@ -99,13 +99,41 @@ impl ImbGcm {
     /// Seals `data` in place and writes the tag.
     #[inline]
     pub fn seal_in_place(&self, data: &mut [u8], iv: &[u8; 12], aad: &[u8], tag: &mut [u8; 16]) {
-        // SAFETY: the manager and key schedule are initialised and outlive the call; `data`
-        // is `len` writable bytes sealed in place (source and destination the same buffer,
-        // which the library allows); `iv` is the 12 bytes the GCM API reads, `aad` its
-        // `aad_len` bytes, `tag` the 16 bytes the shim asks for; the call is synchronous and
-        // keeps no pointer.
+        self.crypt(sys::rri_imb_gcm_seal, data, iv, aad, tag);
+    }
+
+    /// Opens `data` in place: deciphers it and returns whether `tag` is right. On `false`
+    /// `data` holds zeros: the deciphered bytes were not authentic and are not released.
+    #[inline]
+    #[must_use]
+    pub fn open_in_place(
+        &self,
+        data: &mut [u8],
+        iv: &[u8; 12],
+        aad: &[u8],
+        tag: &[u8; 16],
+    ) -> bool {
+        let mut computed = [0u8; 16];
+        self.crypt(sys::rri_imb_gcm_open, data, iv, aad, &mut computed);
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&computed[..], &tag[..])) {
+            return true;
+        }
+        data.fill(0);
+        false
+    }
+
+    /// One call of the shim `f` (seal, or open's decipher-and-compute-the-tag) on `data` in
+    /// place, writing a 16-byte tag to `tag`.
+    #[inline(always)]
+    fn crypt(&self, f: ShimCall, data: &mut [u8], iv: &[u8; 12], aad: &[u8], tag: &mut [u8; 16]) {
+        // SAFETY: `f` is one of the shim's two GCM calls, which share this contract: the
+        // manager and key schedule are initialised and outlive the call; `data` is `len`
+        // writable bytes processed in place (source and destination the same buffer, which
+        // the library allows); `iv` is the 12 bytes the GCM API reads, `aad` its `aad_len`
+        // bytes, `tag` the 16 bytes the shim writes; the call is synchronous and keeps no
+        // pointer.
         unsafe {
-            sys::rri_imb_gcm_seal(
+            f(
                 self.manager.0.as_ptr(),
                 self.key.as_ptr(),
                 self.key_len,
@@ -120,41 +148,18 @@ impl ImbGcm {
     }
 }
 
-impl ImbGcm {
-    /// Opens `data` in place: deciphers it and returns whether `tag` is right. On `false`
-    /// `data` holds zeros: the deciphered bytes were not authentic and are not released.
-    #[inline]
-    #[must_use]
-    pub fn open_in_place(
-        &self,
-        data: &mut [u8],
-        iv: &[u8; 12],
-        aad: &[u8],
-        tag: &[u8; 16],
-    ) -> bool {
-        let mut computed = [0u8; 16];
-        // SAFETY: as in `seal_in_place`; `computed` is the 16 bytes the shim writes the tag
-        // it computes to.
-        unsafe {
-            sys::rri_imb_gcm_open(
-                self.manager.0.as_ptr(),
-                self.key.as_ptr(),
-                self.key_len,
-                data.as_mut_ptr(),
-                data.len() as u64,
-                iv.as_ptr(),
-                aad.as_ptr(),
-                aad.len() as u64,
-                computed.as_mut_ptr(),
-            );
-        }
-        if bool::from(subtle::ConstantTimeEq::ct_eq(&computed[..], &tag[..])) {
-            return true;
-        }
-        data.fill(0);
-        false
-    }
-}
+/// The signature `rri_imb_gcm_seal` and `rri_imb_gcm_open` share.
+type ShimCall = unsafe extern "C" fn(
+    *mut sys::ImbMgr,
+    *const sys::GcmKeyData,
+    i32,
+    *mut u8,
+    u64,
+    *const u8,
+    *const u8,
+    u64,
+    *mut u8,
+);
 
 impl Drop for ImbGcm {
     fn drop(&mut self) {

@@ -71,51 +71,36 @@ pub trait InPlaceGcm: Send + Sync + std::fmt::Debug {
     ) -> bool;
 }
 
-impl InPlaceGcm for VaesGcm {
-    #[inline]
-    fn seal_in_place(
-        &self,
-        data: &mut [u8],
-        iv: &[u8; IV_LEN],
-        aad: &[u8],
-        tag: &mut [u8; TAG_LEN],
-    ) {
-        VaesGcm::seal_in_place(self, data, iv, aad, tag);
-    }
-    #[inline]
-    fn open_in_place(
-        &self,
-        data: &mut [u8],
-        iv: &[u8; IV_LEN],
-        aad: &[u8],
-        tag: &[u8; TAG_LEN],
-    ) -> bool {
-        VaesGcm::open_in_place(self, data, iv, aad, tag)
-    }
+/// The trait over an engine's own `seal_in_place` and `open_in_place`.
+macro_rules! in_place_gcm {
+    ($engine:ty) => {
+        impl InPlaceGcm for $engine {
+            #[inline]
+            fn seal_in_place(
+                &self,
+                data: &mut [u8],
+                iv: &[u8; IV_LEN],
+                aad: &[u8],
+                tag: &mut [u8; TAG_LEN],
+            ) {
+                <$engine>::seal_in_place(self, data, iv, aad, tag);
+            }
+            #[inline]
+            fn open_in_place(
+                &self,
+                data: &mut [u8],
+                iv: &[u8; IV_LEN],
+                aad: &[u8],
+                tag: &[u8; TAG_LEN],
+            ) -> bool {
+                <$engine>::open_in_place(self, data, iv, aad, tag)
+            }
+        }
+    };
 }
 
-impl InPlaceGcm for ImbGcm {
-    #[inline]
-    fn seal_in_place(
-        &self,
-        data: &mut [u8],
-        iv: &[u8; IV_LEN],
-        aad: &[u8],
-        tag: &mut [u8; TAG_LEN],
-    ) {
-        ImbGcm::seal_in_place(self, data, iv, aad, tag);
-    }
-    #[inline]
-    fn open_in_place(
-        &self,
-        data: &mut [u8],
-        iv: &[u8; IV_LEN],
-        aad: &[u8],
-        tag: &[u8; TAG_LEN],
-    ) -> bool {
-        ImbGcm::open_in_place(self, data, iv, aad, tag)
-    }
-}
+in_place_gcm!(VaesGcm);
+in_place_gcm!(ImbGcm);
 
 /// AES-GCM on ring.
 pub struct RingGcm(LessSafeKey);
