@@ -13,9 +13,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let rendered = config::render(&checked.config);
     let again = config::parse(&rendered);
     assert!(
-        again.diagnostics.iter().all(|d| d.severity == config::Severity::Warning),
+        again
+            .diagnostics
+            .iter()
+            .all(|d| d.severity == config::Severity::Warning),
         "rendering does not parse:\n{rendered}\n{:?}",
         again.diagnostics
     );
-    assert_eq!(again.config, checked.config, "round trip differs:\n{rendered}");
+    assert_eq!(
+        again.config, checked.config,
+        "round trip differs:\n{rendered}"
+    );
 });

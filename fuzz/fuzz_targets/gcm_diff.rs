@@ -13,7 +13,14 @@ use gcm::InPlaceGcm;
 
 const EXHAUSTIVE_BYTES: usize = 48;
 
-fn refuses(engine: &dyn InPlaceGcm, ct: &[u8], iv: &[u8; 12], aad: &[u8], tag: &[u8; 16], bit: usize) {
+fn refuses(
+    engine: &dyn InPlaceGcm,
+    ct: &[u8],
+    iv: &[u8; 12],
+    aad: &[u8],
+    tag: &[u8; 16],
+    bit: usize,
+) {
     let (mut ct, mut aad, mut tag) = (ct.to_vec(), aad.to_vec(), *tag);
     let byte = bit / 8;
     let mask = 1 << (bit % 8);
@@ -28,7 +35,10 @@ fn refuses(engine: &dyn InPlaceGcm, ct: &[u8], iv: &[u8; 12], aad: &[u8], tag: &
         !engine.open_in_place(&mut ct, iv, &aad, &tag),
         "{engine:?} accepted a flip of bit {bit}"
     );
-    assert!(ct.iter().all(|&b| b == 0), "{engine:?} left plaintext after a failed open");
+    assert!(
+        ct.iter().all(|&b| b == 0),
+        "{engine:?} left plaintext after a failed open"
+    );
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -40,9 +50,17 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     }
     let flags = head[0];
-    let key = if flags & 1 == 0 { &head[1..17] } else { &head[1..33] };
+    let key = if flags & 1 == 0 {
+        &head[1..17]
+    } else {
+        &head[1..33]
+    };
     let iv: [u8; 12] = head[33..45].try_into().unwrap();
-    let aad = if flags & 2 == 0 { &head[45..53] } else { &head[45..57] };
+    let aad = if flags & 2 == 0 {
+        &head[45..53]
+    } else {
+        &head[45..57]
+    };
     let flips: Vec<usize> = head[57..65]
         .chunks(2)
         .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
@@ -62,7 +80,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assert_eq!(sealed, expected, "{name}: ciphertext differs from ring's");
         assert_eq!(tag, expected_tag, "{name}: tag differs from ring's");
         let mut opened = sealed.clone();
-        assert!(engine.open_in_place(&mut opened, &iv, aad, &tag), "{name}: own seal refused");
+        assert!(
+            engine.open_in_place(&mut opened, &iv, aad, &tag),
+            "{name}: own seal refused"
+        );
         assert_eq!(opened, plain, "{name}: open is not seal's inverse");
         if bits <= EXHAUSTIVE_BYTES * 8 {
             for bit in 0..bits {

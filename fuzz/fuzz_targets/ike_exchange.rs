@@ -95,8 +95,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let Ok(payloads) = parse_payload_chain(*first, chain) else {
             continue;
         };
-        let Some(datagram) = i.seal_for_fuzzing(kind, message_id, flags & 1 == 1, &payloads)
-        else {
+        let Some(datagram) = i.seal_for_fuzzing(kind, message_id, flags & 1 == 1, &payloads) else {
             return;
         };
         let out = r.handle(&datagram, now);

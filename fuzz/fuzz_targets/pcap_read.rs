@@ -10,7 +10,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let mut writer = Writer::new(Vec::new(), capture.linktype).expect("writing to memory");
     for record in &capture.records {
-        writer.write(record).expect("a record that was read fits a pcap file");
+        writer
+            .write(record)
+            .expect("a record that was read fits a pcap file");
     }
     let again = Capture::parse(&writer.finish().expect("flushing memory")).expect("re-read");
     assert_eq!(again.linktype, capture.linktype);

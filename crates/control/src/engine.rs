@@ -382,6 +382,25 @@ impl KeyEngine {
         }
     }
 
+    /// For fuzzing only: `inner` sealed as the live IKE SA with `peer` would seal its own
+    /// message (its SPIs, role and key), so that a fuzzer can hand that SA's peer messages
+    /// that pass the ICV. `None` without such an SA or before it has keys.
+    #[cfg(feature = "fuzzing")]
+    pub fn seal_for_fuzzing(
+        &mut self,
+        peer: Ipv4Addr,
+        exchange: u8,
+        message_id: u32,
+        response: bool,
+        inner: &[ike::message::Payload],
+    ) -> Option<Vec<u8>> {
+        let s = self
+            .sessions
+            .iter_mut()
+            .find(|s| !s.gone && s.peer == peer)?;
+        s.sa.seal_for_fuzzing(exchange, message_id, response, inner)
+    }
+
     /// Live half-open responder SAs (not established, not timed out).
     pub fn half_open_count(&self) -> usize {
         self.half_open
