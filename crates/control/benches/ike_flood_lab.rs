@@ -207,9 +207,18 @@ fn run(seconds: u64, rate: u64) -> Outcome {
         .collect::<Vec<_>>()
         .join(" ")
         + &format!(
-            "; rx outside {} inside {}, punted {}, encapsulated {}, decapsulated {}",
-            c.rx[1], c.rx[0], c.punted, c.encapsulated, c.decapsulated
-        );
+            "; rx outside {} inside {}, punted {}, encapsulated {}, decapsulated {}, worker rounds {}",
+            c.rx[1], c.rx[0], c.punted, c.encapsulated, c.decapsulated, c.bursts
+        )
+        + &gw
+            .outside_port_stats()
+            .map(|p| {
+                format!(
+                    "; outside port: ipackets {} imissed {} ierrors {} rx_nombuf {} opackets {} oerrors {}",
+                    p.ipackets, p.imissed, p.ierrors, p.rx_nombuf, p.opackets, p.oerrors
+                )
+            })
+            .unwrap_or_default();
     let stats = gw.with(|c| c.engine.stats);
     o.half_open_refused = stats.half_open_refused;
     o.rate_limited = stats.rate_limited;

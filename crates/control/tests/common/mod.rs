@@ -457,6 +457,11 @@ impl Gateway {
         self.counters.snapshot()
     }
 
+    /// The outside port's device statistics (drops before the worker show here).
+    pub fn outside_port_stats(&self) -> Option<dpdk::PortStats> {
+        self._ports.1.stats().ok()
+    }
+
     /// Waits until `f` holds, up to `secs`.
     pub fn wait_for(&self, secs: u64, mut f: impl FnMut(&Gateway) -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(secs);
