@@ -143,7 +143,10 @@ impl SequenceStore {
     /// # Errors
     /// When the file cannot be written.
     pub fn adopt(&mut self, config: &Config, policy: &Policy) -> Result<(), StateError> {
-        let mut fresh: Vec<(Arc<OutboundSa>, SaKey, u64)> = Vec::new();
+        // Each new SA's block starts where the last one under its key ended, also when two
+        // SAs of this policy share a key (a misconfiguration, but never a shared number).
+        let mut next = self.reserved.clone();
+        let mut fresh: Vec<(Arc<OutboundSa>, SaKey, u64, u64)> = Vec::new();
         for map in &policy.maps {
             let Some(configured) = config.crypto_maps.get(&map.name) else {
                 continue;
@@ -156,32 +159,27 @@ impl SequenceStore {
                 let Some(sa) = entry.outbound.as_ref().filter(|_| manual) else {
                     continue;
                 };
-                if self.is_tracked(sa) || fresh.iter().any(|(s, _, _)| Arc::ptr_eq(s, sa)) {
+                if self.is_tracked(sa) || fresh.iter().any(|(s, ..)| Arc::ptr_eq(s, sa)) {
                     continue;
                 }
                 let key = (sa.template().dst, sa.spi());
-                let from = self.reserved.get(&key).copied().unwrap_or(0);
-                fresh.push((sa.clone(), key, from));
+                let from = next.get(&key).copied().unwrap_or(0);
+                let to = from.saturating_add(self.block).min(sa.sequence_limit());
+                next.insert(key, to);
+                fresh.push((sa.clone(), key, from, to));
             }
         }
         if fresh.is_empty() {
             return Ok(());
         }
-        let mut next = self.reserved.clone();
-        for (sa, key, from) in &fresh {
-            next.insert(
-                *key,
-                from.saturating_add(self.block).min(sa.sequence_limit()),
-            );
-        }
         self.write(&next)?;
         self.reserved = next;
-        for (sa, key, from) in fresh {
+        for (sa, key, from, to) in fresh {
             // A new SA under a key another SA had: the old one is held at its ceiling (it is
             // being replaced), so that the two never share a number.
             self.tracked.retain(|(_, k)| *k != key);
             sa.resume_after(from);
-            sa.set_sequence_ceiling(self.reserved[&key]);
+            sa.set_sequence_ceiling(to);
             self.tracked.push((Arc::downgrade(&sa), key));
         }
         Ok(())
@@ -396,6 +394,46 @@ crypto map VPN 10 ipsec-manual
         let q = policy(&other);
         store.adopt(&other, &q).unwrap();
         assert_eq!(send(&outbound(&q)), Ok(1));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn two_sas_under_one_key_never_share_a_number() {
+        let d = dir("shared-key");
+        let cfg = {
+            let t = format!(
+                "interface GigabitEthernet0/0
+ ip address 10.1.0.1 255.255.255.0
+interface GigabitEthernet0/1
+ ip address 192.0.2.1 255.255.255.0
+ crypto map VPN
+access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
+access-list 102 permit ip 10.1.0.0 0.0.255.255 10.3.0.0 0.0.255.255
+crypto ipsec transform-set TS esp-gcm 128
+crypto map VPN 10 ipsec-manual
+ set peer 192.0.2.2
+ set transform-set TS
+ match address 101
+ set session-key inbound esp 300 cipher {KEY}
+ set session-key outbound esp 301 cipher {KEY}
+crypto map VPN 20 ipsec-manual
+ set peer 192.0.2.2
+ set transform-set TS
+ match address 102
+ set session-key inbound esp 302 cipher {KEY}
+ set session-key outbound esp 301 cipher {KEY}
+"
+            );
+            config::check(&t).config
+        };
+        let mut store = SequenceStore::open(&d.join("seq")).unwrap().with_block(100);
+        let p = policy(&cfg);
+        store.adopt(&cfg, &p).unwrap();
+        let first = p.maps[0].entries[0].outbound.clone().unwrap();
+        let second = p.maps[0].entries[1].outbound.clone().unwrap();
+        assert_eq!(send(&first), Ok(1));
+        assert_eq!(send(&second), Ok(101));
+        assert_eq!(store.reserved(Ipv4Addr::new(192, 0, 2, 2), 301), Some(200));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
