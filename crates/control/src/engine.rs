@@ -374,12 +374,15 @@ impl KeyEngine {
     /// `crypto ikev2 limit max-sa` and `max-in-negotiation-sa`, where configured.
     fn apply_configured_limits(&mut self) {
         let ik = &self.config.ikev2;
-        if let Some(n) = &ik.limit_max_sa {
-            self.limits.max_sessions = n.value as usize;
-        }
-        if let Some(n) = &ik.limit_max_in_negotiation {
-            self.limits.max_half_open = n.value as usize;
-        }
+        let default = Limits::default();
+        self.limits.max_sessions = ik
+            .limit_max_sa
+            .as_ref()
+            .map_or(default.max_sessions, |n| n.value as usize);
+        self.limits.max_half_open = ik
+            .limit_max_in_negotiation
+            .as_ref()
+            .map_or(default.max_half_open, |n| n.value as usize);
     }
 
     /// For fuzzing only: `inner` sealed as the live IKE SA with `peer` would seal its own
@@ -440,13 +443,16 @@ impl KeyEngine {
             }
         }
         let bucket = self.init_buckets.entry(peer).or_default();
-        let refill = now_ns.saturating_sub(bucket.at_ns) / 1_000_000 * rate;
-        bucket.milli_tokens = if bucket.at_ns == 0 {
-            burst
+        if bucket.at_ns == 0 {
+            bucket.milli_tokens = burst;
+            bucket.at_ns = now_ns.max(1);
         } else {
-            (bucket.milli_tokens + refill).min(burst)
-        };
-        bucket.at_ns = now_ns.max(1);
+            // Credited by whole milliseconds, and the clock moved by what was credited only,
+            // so that a source sending more often than once a millisecond still refills.
+            let ms = now_ns.saturating_sub(bucket.at_ns) / 1_000_000;
+            bucket.milli_tokens = (bucket.milli_tokens + ms * rate).min(burst);
+            bucket.at_ns += ms * 1_000_000;
+        }
         if bucket.milli_tokens >= 1000 {
             bucket.milli_tokens -= 1000;
             true
@@ -657,16 +663,29 @@ impl KeyEngine {
                 .filter(|&&at| self.sessions[at].half_open_until_ns.is_some())
                 .count()
         });
-        if half_open >= self.limits.max_half_open
-            || from_peer >= self.limits.max_half_open_per_peer
-            || self.sessions.len() >= self.limits.max_sessions
+        if half_open >= self.limits.max_half_open || self.sessions.len() >= self.limits.max_sessions
         {
             self.stats.half_open_refused += 1;
             return out;
         }
-        if half_open >= self.cookie_threshold() && !self.cookie_ok(payload, from) {
-            // Stateless: the answer is the cookie; only a request that returns it costs
-            // state (RFC 7296 section 2.6).
+        // A request that returns our cookie comes from the address it claims (RFC 7296
+        // section 2.6): the per-address bounds are for the others. Past any bound, an
+        // unproven request gets a cookie request, never a silent drop, so that a spoofer
+        // who fills a real peer's share cannot lock that peer out: it returns the cookie.
+        let needs_cookie = if self.cookie_ok(payload, from) {
+            false
+        } else if half_open >= self.cookie_threshold() {
+            true
+        } else if from_peer >= self.limits.max_half_open_per_peer {
+            self.stats.half_open_refused += 1;
+            true
+        } else if !self.init_allowed(peer, now_ns) {
+            self.stats.rate_limited += 1;
+            true
+        } else {
+            false
+        };
+        if needs_cookie {
             if let Some(answer) = self.cookie_answer(payload, from) {
                 self.stats.cookies_sent += 1;
                 out.transmit.push(Transmit {
@@ -675,10 +694,6 @@ impl KeyEngine {
                     payload: answer,
                 });
             }
-            return out;
-        }
-        if !self.init_allowed(peer, now_ns) {
-            self.stats.rate_limited += 1;
             return out;
         }
         let Some(ResponderMatch {

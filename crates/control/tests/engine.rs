@@ -521,3 +521,31 @@ fn past_the_cookie_threshold_a_spoofed_flood_costs_no_state_and_locks_nobody_out
     let (so, ho) = converse(&mut s, &mut h, first, 2 * SECOND);
     assert_eq!((ups(&so).len(), ups(&ho).len()), (1, 1), "{:?}", h.stats);
 }
+
+/// A spoofer who fills a real peer's per-address share of half-open SAs (and its rate) with
+/// IKE_SA_INITs in that peer's name cannot lock it out: past the share, requests get cookie
+/// requests, and the real peer, which receives them, returns the cookie and comes up.
+#[test]
+fn a_spoofer_cannot_use_up_a_real_peers_share() {
+    let mut h = open_hub("crypto ikev2 cookie-challenge 1000\n");
+    let mut lure = spoke();
+    let first = lure.initiate(&("VPN".into(), 10), HUB, 0);
+    let mut m = ike::message::Message::parse(&first.transmit[0].payload).unwrap();
+    let victim = SocketAddrV4::new(SPOKE, 500);
+    for k in 0..100u64 {
+        m.header.spi_i = 0x9000 + k;
+        h.datagram(
+            victim,
+            SocketAddrV4::new(HUB, 500),
+            &m.emit(),
+            Some("VPN"),
+            SECOND,
+        );
+    }
+    assert_eq!(h.half_open_count(), h.limits.max_half_open_per_peer);
+    let mut s = spoke();
+    let first = s.initiate(&("VPN".into(), 10), HUB, 2 * SECOND);
+    let (so, ho) = converse(&mut s, &mut h, first, 2 * SECOND);
+    assert_eq!((ups(&so).len(), ups(&ho).len()), (1, 1), "{:?}", h.stats);
+    assert!(h.stats.cookies_sent >= 1);
+}
