@@ -7,12 +7,14 @@
 //! first reserved on stable storage:
 //!
 //! - When the SA is built (start, reload), the store reads the high-water mark recorded for
-//!   it (by peer and SPI: a changed key with the same SPI only wastes numbers), reserves the
-//!   next block of [`BLOCK`] numbers, writes the file (temporary file, fsync, rename, fsync
+//!   its nonce space ([`esp::OutboundSa::nonce_space`]: a digest of its transform, key and
+//!   salt, so an SA that keeps its key under another SPI or peer continues the same record,
+//!   and two SAs that share a key share one), reserves the next block of [`BLOCK`] numbers, writes the file (temporary file, fsync, rename, fsync
 //!   of the directory) and only then lets the SA run: `resume_after(mark)` and a ceiling at
 //!   the block's end ([`esp::OutboundSa::set_sequence_ceiling`]).
 //! - The control thread calls [`SequenceStore::refresh`] on every turn: an SA past half of
-//!   its block gets the next block, written first, then its ceiling raised. The fast path
+//!   its block gets the next block of its nonce space (after every number reserved in that
+//!   space so far), written first, then its ceiling raised. The fast path
 //!   never touches the disk; an SA that reaches its ceiling before the write (a stalled
 //!   disk) drops packets as `sequence block not persisted`, never reuses a number.
 //! - A state file that cannot be read or written makes the build fail with the file's name:
@@ -22,8 +24,9 @@
 //!   rather than left to overwrite the first one's records.
 //!
 //! Only SAs registered here are bounded; SAs made elsewhere (IKE keys are new for every SA)
-//! keep their whole space. The file is text: one line per SA, `PEER SPI LAST`, where LAST is
-//! the highest number any run may have used.
+//! keep their whole space. The file is text: one line per nonce space, `SPACE LAST PEER SPI`
+//! (SPACE in hex; LAST the highest number any run may have used; the SA's peer and SPI, last
+//! seen, for the reader).
 
 use config::model::CryptoMapKind;
 use config::Config;
@@ -48,21 +51,44 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}:{line}: not a sequence record (expected PEER SPI LAST)")]
+    #[error("{path}:{line}: not a sequence record (expected SPACE LAST PEER SPI)")]
     Corrupt { path: PathBuf, line: usize },
     #[error("{path}: in use by another process (give each rrid its own --state-dir)")]
     Locked { path: PathBuf },
 }
 
-/// Which SA a record belongs to.
-type SaKey = (Ipv4Addr, u32);
+/// Which nonce space a record belongs to ([`esp::OutboundSa::nonce_space`]).
+type SaKey = [u8; 16];
+
+/// A record: the highest number reserved, and the peer and SPI last seen with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    last: u64,
+    peer: Ipv4Addr,
+    spi: u32,
+}
+
+fn hex(space: &SaKey) -> String {
+    space.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<SaKey> {
+    if text.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
 
 /// The state file and the SAs it bounds.
 #[derive(Debug)]
 pub struct SequenceStore {
     path: PathBuf,
-    /// The highest sequence number reserved for each SA so far (what the file says).
-    reserved: BTreeMap<SaKey, u64>,
+    /// The highest sequence number reserved in each nonce space so far (what the file says).
+    reserved: BTreeMap<SaKey, Record>,
     /// The SAs whose ceilings follow the file.
     tracked: Vec<(Weak<OutboundSa>, SaKey)>,
     block: u64,
@@ -92,10 +118,13 @@ impl SequenceStore {
                     }
                     let record = (|| {
                         let mut f = line.split_whitespace();
+                        let space = unhex(f.next()?)?;
+                        let last: u64 = f.next()?.parse().ok()?;
                         let peer: Ipv4Addr = f.next()?.parse().ok()?;
                         let spi: u32 = f.next()?.parse().ok()?;
-                        let last: u64 = f.next()?.parse().ok()?;
-                        f.next().is_none().then_some(((peer, spi), last))
+                        f.next()
+                            .is_none()
+                            .then_some((space, Record { last, peer, spi }))
                     })();
                     let Some((key, last)) = record else {
                         return Err(StateError::Corrupt {
@@ -130,9 +159,9 @@ impl SequenceStore {
         &self.path
     }
 
-    /// The highest number reserved for the SA to `peer` with `spi`, if any.
-    pub fn reserved(&self, peer: Ipv4Addr, spi: u32) -> Option<u64> {
-        self.reserved.get(&(peer, spi)).copied()
+    /// The highest number reserved in the nonce space of `sa`, if any.
+    pub fn reserved(&self, sa: &OutboundSa) -> Option<u64> {
+        self.reserved.get(&sa.nonce_space()).map(|r| r.last)
     }
 
     /// Takes the manual outbound SAs of `policy` (built from `config`) that it does not
@@ -162,10 +191,17 @@ impl SequenceStore {
                 if self.is_tracked(sa) || fresh.iter().any(|(s, ..)| Arc::ptr_eq(s, sa)) {
                     continue;
                 }
-                let key = (sa.template().dst, sa.spi());
-                let from = next.get(&key).copied().unwrap_or(0);
+                let key = sa.nonce_space();
+                let from = next.get(&key).map_or(0, |r| r.last);
                 let to = from.saturating_add(self.block).min(sa.sequence_limit());
-                next.insert(key, to);
+                next.insert(
+                    key,
+                    Record {
+                        last: to,
+                        peer: sa.template().dst,
+                        spi: sa.spi(),
+                    },
+                );
                 fresh.push((sa.clone(), key, from, to));
             }
         }
@@ -174,12 +210,16 @@ impl SequenceStore {
         }
         self.write(&next)?;
         self.reserved = next;
-        for (sa, key, from, to) in fresh {
-            // A new SA under a key another SA had: the old one is held at its ceiling (it is
-            // being replaced), so that the two never share a number.
-            self.tracked.retain(|(_, k)| *k != key);
-            sa.resume_after(from);
-            sa.set_sequence_ceiling(to);
+        for (sa, _, from, to) in &fresh {
+            sa.resume_after(*from);
+            sa.set_sequence_ceiling(*to);
+        }
+        // An SA of an earlier policy in a nonce space a new one takes over (the entry
+        // changed) stays at its ceiling: it is being replaced, and its numbers are behind
+        // the new one's. The new SAs are all tracked, several in one space included.
+        self.tracked
+            .retain(|(_, k)| !fresh.iter().any(|(_, key, ..)| key == k));
+        for (sa, key, ..) in fresh {
             self.tracked.push((Arc::downgrade(&sa), key));
         }
         Ok(())
@@ -190,29 +230,39 @@ impl SequenceStore {
     /// they are: the SAs stop at them rather than use an unrecorded number.
     pub fn refresh(&mut self) {
         self.tracked.retain(|(sa, _)| sa.strong_count() > 0);
-        let mut raise: Vec<(Arc<OutboundSa>, SaKey, u64)> = Vec::new();
+        // Each SA's next block starts after everything reserved in its nonce space so far
+        // (its own ceiling when it is alone there), so SAs sharing a space never meet.
+        let mut next = self.reserved.clone();
+        let mut raise: Vec<(Arc<OutboundSa>, u64, u64, u64)> = Vec::new();
         for (weak, key) in &self.tracked {
             let Some(sa) = weak.upgrade() else { continue };
             let ceiling = sa.sequence_ceiling();
             if ceiling >= sa.sequence_limit() || sa.last_seq() + self.block / 2 < ceiling {
                 continue;
             }
-            let next = ceiling.saturating_add(self.block).min(sa.sequence_limit());
-            raise.push((sa, *key, next));
+            let record = next.entry(*key).or_insert(Record {
+                last: ceiling,
+                peer: sa.template().dst,
+                spi: sa.spi(),
+            });
+            let from = record.last.max(ceiling);
+            let to = from.saturating_add(self.block).min(sa.sequence_limit());
+            record.last = to;
+            raise.push((sa, ceiling, from, to));
         }
         if raise.is_empty() {
             return;
-        }
-        let mut next = self.reserved.clone();
-        for (_, key, to) in &raise {
-            let at = next.entry(*key).or_insert(0);
-            *at = (*at).max(*to);
         }
         match self.write(&next) {
             Ok(()) => {
                 self.reserved = next;
                 self.failing = false;
-                for (sa, _, to) in raise {
+                for (sa, ceiling, from, to) in raise {
+                    // Numbers between the old ceiling and `from` belong to another SA of
+                    // the space: skipped, never used.
+                    if from > ceiling {
+                        sa.resume_after(from);
+                    }
                     sa.set_sequence_ceiling(to);
                 }
             }
@@ -264,7 +314,7 @@ impl SequenceStore {
     }
 
     /// Writes `records` so that a crash leaves the old file or the new one, never a mix.
-    fn write(&mut self, records: &BTreeMap<SaKey, u64>) -> Result<(), StateError> {
+    fn write(&mut self, records: &BTreeMap<SaKey, Record>) -> Result<(), StateError> {
         self.lock()?;
         let io = |source| StateError::Io {
             path: self.path.clone(),
@@ -277,9 +327,12 @@ impl SequenceStore {
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let tmp = self.path.with_extension("tmp");
-        let mut text = String::from("# rrid: the highest ESP sequence number each manual SA may have used (PEER SPI LAST)\n");
-        for ((peer, spi), last) in records {
-            text.push_str(&format!("{peer} {spi} {last}\n"));
+        let mut text = String::from(
+            "# rrid: the highest ESP sequence number used or reserved per nonce space of manual SAs\n\
+             # SPACE LAST PEER SPI\n",
+        );
+        for (space, r) in records {
+            text.push_str(&format!("{} {} {} {}\n", hex(space), r.last, r.peer, r.spi));
         }
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(text.as_bytes()).map_err(io)?;
@@ -375,7 +428,7 @@ crypto map VPN 10 ipsec-manual
             let sa = outbound(&p);
             assert_eq!(sa.sequence_ceiling(), 100);
             assert_eq!(send(&sa), Ok(1));
-            assert_eq!(store.reserved(Ipv4Addr::new(192, 0, 2, 2), 301), Some(100));
+            assert_eq!(store.reserved(&sa), Some(100));
             // A reload that keeps the SA does not take it twice.
             store.adopt(&cfg, &p).unwrap();
             assert_eq!(sa.sequence_ceiling(), 100);
@@ -388,12 +441,12 @@ crypto map VPN 10 ipsec-manual
         assert_eq!(send(&sa), Ok(101));
         assert_eq!(sa.sequence_ceiling(), 200);
         let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.contains("192.0.2.2 301 200"), "{text}");
-        // Another SPI is another record.
+        assert!(text.contains(" 200 192.0.2.2 301\n"), "{text}");
+        // The same key under another SPI is the same nonce space: it goes on from there.
         let other = config(401);
         let q = policy(&other);
         store.adopt(&other, &q).unwrap();
-        assert_eq!(send(&outbound(&q)), Ok(1));
+        assert_eq!(send(&outbound(&q)), Ok(201));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -433,7 +486,21 @@ crypto map VPN 20 ipsec-manual
         let second = p.maps[0].entries[1].outbound.clone().unwrap();
         assert_eq!(send(&first), Ok(1));
         assert_eq!(send(&second), Ok(101));
-        assert_eq!(store.reserved(Ipv4Addr::new(192, 0, 2, 2), 301), Some(200));
+        assert_eq!(store.reserved(&first), Some(200));
+        // Both are extended, each past everything reserved in the space.
+        for _ in 2..=60 {
+            send(&first).unwrap();
+        }
+        store.refresh();
+        assert_eq!(send(&first), Ok(201));
+        assert_eq!(first.sequence_ceiling(), 300);
+        for _ in 102..=150 {
+            send(&second).unwrap();
+        }
+        store.refresh();
+        assert_eq!(second.sequence_ceiling(), 400);
+        // The rest of its block is skipped: the new one is not contiguous with it.
+        assert_eq!(send(&second), Ok(301), "past the first one's block");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -454,7 +521,9 @@ crypto map VPN 20 ipsec-manual
         assert_eq!(send(&sa), Ok(5));
         store.refresh();
         assert_eq!(sa.sequence_ceiling(), 20);
-        assert!(std::fs::read_to_string(&file).unwrap().contains("301 20"));
+        assert!(std::fs::read_to_string(&file)
+            .unwrap()
+            .contains(" 20 192.0.2.2 301"));
         // The disk fails (the file's place taken by a directory): the SA stops at its
         // ceiling instead of using numbers nobody recorded.
         std::fs::remove_file(&file).unwrap();
@@ -483,7 +552,11 @@ crypto map VPN 20 ipsec-manual
         assert!(e.contains("blocked"), "{e}");
         // Corrupt.
         let corrupt = d.join("corrupt");
-        std::fs::write(&corrupt, "192.0.2.2 301 100\nnonsense\n").unwrap();
+        std::fs::write(
+            &corrupt,
+            "00112233445566778899aabbccddeeff 100 192.0.2.2 301\nnonsense\n",
+        )
+        .unwrap();
         let e = SequenceStore::open(&corrupt).unwrap_err().to_string();
         assert!(e.contains("corrupt:2:"), "{e}");
         // Under something that is not a directory: refused at once.

@@ -50,6 +50,9 @@ pub struct OutboundSa {
     counters: SaCounters,
     /// Seals bursts instead of ring when present (see [`BurstSeal`]).
     burst_seal: Option<Arc<dyn BurstSeal>>,
+    /// Names the nonce space: SHA-256 over a label, the transform, the key and the salt,
+    /// cut to 16 bytes (see [`OutboundSa::nonce_space`]).
+    nonce_space: [u8; 16],
 }
 
 /// An AEAD that seals a whole burst in one call, supplied from outside this crate (for the
@@ -125,6 +128,7 @@ impl OutboundSa {
             lifetime: LifetimeState::new(params.lifetime, now_ns),
             counters: SaCounters::default(),
             burst_seal: None,
+            nonce_space: nonce_space(params),
         })
     }
 
@@ -186,6 +190,13 @@ impl OutboundSa {
     pub fn resume_after(&self, last_used: u64) {
         self.used
             .fetch_max(last_used.min(self.seq_limit), Ordering::Relaxed);
+    }
+
+    /// What names this SA's nonce space, whatever its SPI or peer: two SAs with the same
+    /// transform, key and salt share it (their sequence numbers must never meet), any other
+    /// two do not. A one-way digest of the key: it can be stored and compared, not reversed.
+    pub fn nonce_space(&self) -> [u8; 16] {
+        self.nonce_space
     }
 
     /// Holds the SA's sequence numbers at or below `ceiling` (capped at the end of its
@@ -652,6 +663,19 @@ impl OutboundSa {
         let (plain, icv) = rest.split_at_mut(plain_len.min(rest.len()));
         aead(plain, icv, nonce, aad)
     }
+}
+
+/// See [`OutboundSa::nonce_space`].
+fn nonce_space(params: &SaParams) -> [u8; 16] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"rri ESP nonce space v1");
+    ctx.update(&[params.transform as u8]);
+    ctx.update(&params.key);
+    ctx.update(&params.salt);
+    let digest = ctx.finish();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest.as_ref()[..16]);
+    out
 }
 
 /// Inner length plus padding, pad length and next header, rounded up to `align` bytes

@@ -258,6 +258,13 @@ fn scrape(port: u16) -> String {
     body
 }
 
+/// The LAST of the one record in a manual-SA sequence file (`SPACE LAST PEER SPI`).
+fn reserved_last(file: &str) -> Option<u64> {
+    let mut records = file.lines().filter(|l| !l.starts_with('#'));
+    let last = records.next()?.split_whitespace().nth(1)?.parse().ok();
+    records.next().is_none().then_some(last).flatten()
+}
+
 #[test]
 fn rrid_runs_reloads_and_stops_cleanly() {
     if !is_root() {
@@ -547,7 +554,13 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     // Manual SAs reserve their sequence numbers on disk before they use them.
     let state = dir.join("state").join("manual-sa-sequences");
     let recorded = std::fs::read_to_string(&state).unwrap();
-    assert!(recorded.contains("192.0.2.2 301 16777216"), "{recorded}");
+    // Entries 10 and 20 send with the same key (KEY_B): one nonce space, a block for each SA
+    // made so far (the replace above made a new one for entry 20).
+    let first_run = reserved_last(&recorded).unwrap();
+    assert!(
+        first_run >= 2 << 24 && first_run % (1 << 24) == 0,
+        "{recorded}"
+    );
     // A reload whose last step fails (the new entry's block cannot be written: the state
     // file's place is taken by a directory) is refused and changes nothing: SAs, routes and
     // counters stay as they were, and traffic goes on.
@@ -680,12 +693,20 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     );
     assert!(TcpStream::connect(("127.0.0.1", metrics_port)).is_err());
 
+    std::fs::copy(&state, dir.join("first-run-state")).unwrap();
     // Started again with the same state: the manual SA resumes past the block the first
     // run reserved, so no sequence number (and no nonce) is used twice.
     let metrics_port = free_port();
     let rrid = Rrid::start(&dir, &cfg, &format!("127.0.0.1:{metrics_port}"));
     let recorded = std::fs::read_to_string(&state).unwrap();
-    assert!(recorded.contains("192.0.2.2 301 33554432"), "{recorded}");
+    // A block more for each of the two entries' SAs, past everything the first run reserved.
+    let first_run =
+        reserved_last(&std::fs::read_to_string(dir.join("first-run-state")).unwrap()).unwrap();
+    assert_eq!(
+        reserved_last(&recorded),
+        Some(first_run + (2 << 24)),
+        "{recorded}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&rrid.show(&["--json", "show", "crypto", "ipsec", "sa"])).unwrap();
     let entry10 = json
