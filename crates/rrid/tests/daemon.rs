@@ -558,7 +558,7 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     // made so far (the replace above made a new one for entry 20).
     let first_run = reserved_last(&recorded).unwrap();
     assert!(
-        first_run >= 2 << 24 && first_run % (1 << 24) == 0,
+        first_run >= 2 << 24 && first_run.is_multiple_of(1 << 24),
         "{recorded}"
     );
     // A reload whose last step fails (the new entry's block cannot be written: the state
