@@ -63,12 +63,18 @@ pub struct PuntReceivers {
 }
 
 impl PuntReceivers {
-    /// What waits now: every local frame, then at most `ike_budget` IKE frames (the rest
-    /// wait in their bounded queue for the next turn, so that one turn's work stays bounded
-    /// whatever arrives).
-    pub fn drain(&self, ike_budget: usize) -> impl Iterator<Item = Punted> + '_ {
+    /// What waits now, local frames first: at most `local_budget` of them, then at most
+    /// `ike_budget` IKE frames. The rest wait in their bounded queues for the next turn, so
+    /// that one turn's work stays bounded whatever arrives (a flood of either kind cannot
+    /// keep the control thread from its timers or from the other queue).
+    pub fn drain(
+        &self,
+        local_budget: usize,
+        ike_budget: usize,
+    ) -> impl Iterator<Item = Punted> + '_ {
         self.local
             .try_iter()
+            .take(local_budget)
             .chain(self.ike.try_iter().take(ike_budget))
     }
 }

@@ -242,7 +242,7 @@ crypto map VPN 10 ipsec-manual
     let mut ping = Some(ping);
     let mut ping_output = None;
     while Instant::now() < deadline {
-        for (port, reason, mbuf) in punt_rx.drain(usize::MAX) {
+        for (port, reason, mbuf) in punt_rx.drain(usize::MAX, usize::MAX) {
             exception.handle_punt(port, reason, mbuf, now_ns());
         }
         for event in event_rx.try_iter() {

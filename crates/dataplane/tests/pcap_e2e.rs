@@ -360,7 +360,7 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
     watcher.join().unwrap();
     let c = counters.snapshot();
     let punted: Vec<(u16, PuntReason, usize)> = punt_rx
-        .drain(usize::MAX)
+        .drain(usize::MAX, usize::MAX)
         .map(|(p, r, m)| (p, r, pktbuf::PacketBuf::len(&m)))
         .collect();
     let events: Vec<Event> = event_rx.try_iter().collect();

@@ -84,6 +84,8 @@ pub struct SealJob<'a> {
 struct Reservation {
     first: u64,
     granted: usize,
+    /// Why packets past `granted` get no number, as the reservation saw it.
+    short: DropReason,
 }
 
 impl OutboundSa {
@@ -276,20 +278,20 @@ impl OutboundSa {
             // The last number is out; later packets will be refused.
             self.exhausted();
         }
+        // Decided from the ceiling this reservation read: the control thread may raise it
+        // at any moment, and a held SA must not be reported (or expired) as exhausted.
+        let short = if ceiling < self.seq_limit {
+            DropReason::SequenceNotReserved
+        } else if self.limit_is_lifetime {
+            DropReason::LifetimeExpired
+        } else {
+            DropReason::SequenceExhausted
+        };
         Ok(Reservation {
             first: used + 1,
             granted: granted as usize,
+            short,
         })
-    }
-
-    /// Why a packet past a partial reservation gets no number: the persisted block ended
-    /// (held, not expired), or the space or packet lifetime did.
-    fn out_of_numbers(&self) -> DropReason {
-        if self.ceiling.load(Ordering::Acquire) < self.seq_limit {
-            DropReason::SequenceNotReserved
-        } else {
-            self.exhausted()
-        }
     }
 
     fn exhausted(&self) -> DropReason {
@@ -443,9 +445,9 @@ impl OutboundSa {
         for (i, (buf, verdict)) in bufs.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             if verdict.is_ok() {
                 if granted == 0 {
-                    *verdict = Err(match reservation {
-                        Err(reason) => reason,
-                        Ok(_) => self.out_of_numbers(),
+                    *verdict = Err(match &reservation {
+                        Err(reason) => *reason,
+                        Ok(r) => r.short,
                     });
                 } else {
                     let inner_len = buf.len() as u64;

@@ -162,9 +162,11 @@ fn supervised(
     }
 }
 
-/// IKE datagrams the control thread takes from its queue per turn (a turn is about a
-/// millisecond): ARP and ICMP are served every turn first, and a flood's cost per turn stays
-/// bounded; the rest wait in the bounded IKE queue (and past it are dropped and counted).
+/// Frames the control thread takes from each punt queue per turn (a turn is about a
+/// millisecond): ARP, ICMP and other local traffic first, then IKE. A flood's cost per turn
+/// stays bounded, the timers run every turn, and neither queue starves the other; the rest
+/// wait in the bounded queues (and past them are dropped and counted).
+const LOCAL_PER_TURN: usize = 1024;
 const IKE_PER_TURN: usize = 256;
 
 /// The file manual SAs' sequence numbers are persisted in.
@@ -634,8 +636,11 @@ impl Control {
         let apply = self.plane.resolve_at_apply(now_ns);
         self.runtime.block_on(apply);
         loop {
-            self.plane
-                .poll(punts.drain(IKE_PER_TURN), events.try_iter(), now_ns());
+            self.plane.poll(
+                punts.drain(LOCAL_PER_TURN, IKE_PER_TURN),
+                events.try_iter(),
+                now_ns(),
+            );
             while let Ok(job) = jobs.try_recv() {
                 self.job(job);
             }
@@ -662,8 +667,11 @@ impl Control {
         tracing::info!(target: "rrid", sessions, "shutting down: IKE SAs deleted");
         let until = Instant::now() + Duration::from_millis(if sessions > 0 { 300 } else { 0 });
         while Instant::now() < until {
-            self.plane
-                .poll(punts.drain(IKE_PER_TURN), events.try_iter(), now_ns());
+            self.plane.poll(
+                punts.drain(LOCAL_PER_TURN, IKE_PER_TURN),
+                events.try_iter(),
+                now_ns(),
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         debug::close_all();
@@ -690,11 +698,15 @@ impl Control {
             Job::Metrics { reply } => {
                 let _ = reply.send(metrics::render(&self.samples()));
             }
-            Job::Exec { request, reply } => self.exec(request, reply),
+            Job::Exec {
+                request,
+                reply,
+                privileged,
+            } => self.exec(request, reply, privileged),
         }
     }
 
-    fn exec(&mut self, request: Request, reply: Sender<Reply>) {
+    fn exec(&mut self, request: Request, reply: Sender<Reply>, privileged: bool) {
         let command = match exec::parse(&request.line) {
             Ok(c) => c,
             Err(e) => {
@@ -709,6 +721,11 @@ impl Control {
         let answer: Result<Answer, String> = match command {
             // Keys are masked unless asked for (see docs/security.md): anyone in the socket's
             // group may read the running configuration, not every one of them its keys.
+            // The keys only for root and rrid's own user: the socket's group reads the rest.
+            Command::ShowRunningConfig { unmasked: true } if !privileged => Err(
+                "% show running-config unmasked: only root or rrid's own user may see the keys\n"
+                    .to_string(),
+            ),
             Command::ShowRunningConfig { unmasked } => Ok(Answer::both(
                 config::render_keys(
                     &self.plane.config,

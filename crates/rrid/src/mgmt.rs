@@ -22,9 +22,12 @@ use std::sync::mpsc::{self, Sender, SyncSender};
 #[derive(Debug)]
 pub enum Job {
     /// An exec command; replies go to `reply` (the stream ends when it is dropped).
+    /// `privileged`: the client is root or rrid's own user (not only a member of the
+    /// socket's group), which showing the keys requires.
     Exec {
         request: Request,
         reply: Sender<Reply>,
+        privileged: bool,
     },
     /// A metrics scrape: the exposition text.
     Metrics { reply: Sender<String> },
@@ -95,6 +98,11 @@ impl Access {
             group,
             member_uids: group.map(group_member_uids).unwrap_or_default(),
         }
+    }
+
+    /// Whether `peer` is root or rrid's own user.
+    pub fn privileged(&self, peer: &Peer) -> bool {
+        peer.uid == 0 || peer.uid == self.own_uid
     }
 
     /// Whether `peer` may use the socket.
@@ -223,7 +231,15 @@ fn connection(mut stream: UnixStream, access: &Access, jobs: SyncSender<Job>) {
         }
     }
     let (tx, rx) = mpsc::channel();
-    if jobs.send(Job::Exec { request, reply: tx }).is_err() {
+    let privileged = access.privileged(&peer);
+    if jobs
+        .send(Job::Exec {
+            request,
+            reply: tx,
+            privileged,
+        })
+        .is_err()
+    {
         let _ = send(&mut stream, &Reply::Error("% rrid is shutting down".into()));
         let _ = send(&mut stream, &Reply::Done { ok: false });
         return;

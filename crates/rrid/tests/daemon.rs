@@ -152,6 +152,7 @@ impl Rrid {
             .arg(&socket)
             .arg("--state-dir")
             .arg(dir.join("state"))
+            .args(["--group", "nogroup"])
             .args(["--metrics", metrics])
             .stdout(Stdio::null())
             .stderr(Stdio::from(
@@ -529,7 +530,7 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     let stranger = Command::new("setpriv")
         .args([
             "--reuid=65534",
-            "--regid=65534",
+            "--regid=4321",
             "--clear-groups",
             RRICTL,
             "--socket",
@@ -545,6 +546,32 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     );
     std::fs::set_permissions(&rrid.socket, std::fs::Permissions::from_mode(0o660)).unwrap();
     assert!(rrid.log().contains("management connection refused"));
+    // A member of the socket's group (--group nogroup) reads the configuration, keys
+    // masked, and may not unmask them: that is for root and rrid's own user.
+    let member = |args: &[&str]| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                RRICTL,
+                "--socket",
+            ])
+            .arg(&rrid.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let masked = member(&["show", "running-config"]);
+    assert!(masked.status.success(), "{masked:?}");
+    assert!(!String::from_utf8_lossy(&masked.stdout).contains(KEY_A));
+    let unmasked = member(&["show", "running-config", "unmasked"]);
+    assert_eq!(unmasked.status.code(), Some(1), "{unmasked:?}");
+    assert!(
+        String::from_utf8_lossy(&unmasked.stderr).contains("only root or rrid's own user"),
+        "{unmasked:?}"
+    );
+    assert!(!String::from_utf8_lossy(&unmasked.stdout).contains(KEY_A));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         rrid.encaps(10).unwrap() > later,

@@ -214,7 +214,7 @@ fn main() -> ExitCode {
             let mut mark = None;
             runtime.block_on(plane.resolve_at_apply(now_ns));
             while began.elapsed().as_secs_f64() < duration {
-                plane.poll(punt_rx.drain(256), event_rx.try_iter(), now_ns());
+                plane.poll(punt_rx.drain(1024, 256), event_rx.try_iter(), now_ns());
                 if mark.is_none() && began.elapsed().as_secs_f64() >= warmup {
                     mark = Some((Instant::now(), counters.snapshot()));
                 }

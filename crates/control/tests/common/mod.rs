@@ -411,7 +411,7 @@ impl Gateway {
                 while !stop.load(Ordering::Relaxed) {
                     {
                         let mut c = control.lock().unwrap();
-                        let punts: Vec<Punted> = punt_rx.drain(usize::MAX).collect();
+                        let punts: Vec<Punted> = punt_rx.drain(1024, 256).collect();
                         let events: Vec<Event> = event_rx.try_iter().collect();
                         c.poll(punts, events, now_ns());
                     }
