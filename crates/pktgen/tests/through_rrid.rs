@@ -192,6 +192,9 @@ access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
         .arg(&cfg)
         .arg("--socket")
         .arg(&ctl)
+        // Its own state: the manual SA's sequence blocks go here, not to /var/lib/rri.
+        .arg("--state-dir")
+        .arg(dir.join("state"))
         .args([
             "--neighbour",
             "GigabitEthernet0/1,192.0.2.2,02:00:00:00:00:02",
