@@ -154,11 +154,6 @@ impl SequenceStore {
         self
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The highest number reserved in the nonce space of `sa`, if any.
     pub fn reserved(&self, sa: &OutboundSa) -> Option<u64> {
         self.reserved.get(&sa.nonce_space()).map(|r| r.last)
@@ -353,22 +348,30 @@ mod tests {
 
     const KEY: &str = "000102030405060708090a0b0c0d0e0f10111213";
 
-    fn config(spi: u32) -> Config {
+    /// A manual entry `seq` to 192.0.2.2 for 10.1/16 -> `dst`/16, its SPIs and the one KEY.
+    fn entry(seq: u32, dst: &str, spi_in: u32, spi_out: u32) -> String {
+        format!(
+            "access-list {seq} permit ip 10.1.0.0 0.0.255.255 {dst} 0.0.255.255
+crypto map VPN {seq} ipsec-manual
+ set peer 192.0.2.2
+ set transform-set TS
+ match address {seq}
+ set session-key inbound esp {spi_in} cipher {KEY}
+ set session-key outbound esp {spi_out} cipher {KEY}
+"
+        )
+    }
+
+    /// The gateway with `entries` (from [`entry`]).
+    fn gateway(entries: &str) -> Config {
         let text = format!(
             "interface GigabitEthernet0/0
  ip address 10.1.0.1 255.255.255.0
 interface GigabitEthernet0/1
  ip address 192.0.2.1 255.255.255.0
  crypto map VPN
-access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
 crypto ipsec transform-set TS esp-gcm 128
-crypto map VPN 10 ipsec-manual
- set peer 192.0.2.2
- set transform-set TS
- match address 101
- set session-key inbound esp 300 cipher {KEY}
- set session-key outbound esp {spi} cipher {KEY}
-"
+{entries}"
         );
         let checked = config::check(&text);
         assert!(
@@ -377,6 +380,10 @@ crypto map VPN 10 ipsec-manual
             checked.diagnostics
         );
         checked.config
+    }
+
+    fn config(spi_out: u32) -> Config {
+        gateway(&entry(101, "10.2.0.0", 300, spi_out))
     }
 
     fn policy(config: &Config) -> Policy {
@@ -453,32 +460,8 @@ crypto map VPN 10 ipsec-manual
     #[test]
     fn two_sas_under_one_key_never_share_a_number() {
         let d = dir("shared-key");
-        let cfg = {
-            let t = format!(
-                "interface GigabitEthernet0/0
- ip address 10.1.0.1 255.255.255.0
-interface GigabitEthernet0/1
- ip address 192.0.2.1 255.255.255.0
- crypto map VPN
-access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
-access-list 102 permit ip 10.1.0.0 0.0.255.255 10.3.0.0 0.0.255.255
-crypto ipsec transform-set TS esp-gcm 128
-crypto map VPN 10 ipsec-manual
- set peer 192.0.2.2
- set transform-set TS
- match address 101
- set session-key inbound esp 300 cipher {KEY}
- set session-key outbound esp 301 cipher {KEY}
-crypto map VPN 20 ipsec-manual
- set peer 192.0.2.2
- set transform-set TS
- match address 102
- set session-key inbound esp 302 cipher {KEY}
- set session-key outbound esp 301 cipher {KEY}
-"
-            );
-            config::check(&t).config
-        };
+        // Two entries sending with one key under one SPI: one nonce space.
+        let cfg = gateway(&(entry(101, "10.2.0.0", 300, 301) + &entry(102, "10.3.0.0", 302, 301)));
         let mut store = SequenceStore::open(&d.join("seq")).unwrap().with_block(100);
         let p = policy(&cfg);
         store.adopt(&cfg, &p).unwrap();
