@@ -22,11 +22,11 @@ use crate::selectors;
 use acl::Classifier;
 use config::model::DfBit;
 use config::Config;
-use dataplane::build::sync_fib;
-use dataplane::{InboundBinding, MapEntryPolicy, Policy, PolicyHandle};
 use esp::{DfPolicy, InboundSa, Lifetime, LifetimeLimits, OutboundSa, SaParams, TunnelTemplate};
 use fib::Fib;
 use ike::sk::Aead;
+use policy::build::sync_fib;
+use policy::{InboundBinding, MapEntryPolicy, Policy, PolicyHandle, SaCrypto};
 use rib::rri::{SaOrigin, SaUp};
 use rib::{Prefix, RouteEngine};
 use rustc_hash::FxHashMap;
@@ -46,8 +46,10 @@ struct Live {
 }
 
 /// The installed SAs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SaTable {
+    /// The AES-GCM engines every SA installed here is given.
+    crypto: Arc<dyn SaCrypto>,
     live: FxHashMap<SaId, Live>,
     /// Old inbound SPIs to remove at a time.
     retiring: Vec<(u64, u32)>,
@@ -68,8 +70,17 @@ fn transform(aead: Aead) -> esp::Transform {
 }
 
 impl SaTable {
-    pub fn new(config: &Config) -> Self {
-        let mut t = SaTable::default();
+    /// A table for `config`'s SAs, made with `crypto`'s engines.
+    pub fn new(config: &Config, crypto: Arc<dyn SaCrypto>) -> Self {
+        let mut t = SaTable {
+            crypto,
+            live: FxHashMap::default(),
+            retiring: Vec::new(),
+            free_dynamic: Vec::new(),
+            df: DfPolicy::default(),
+            replay_window: SaParams::DEFAULT_REPLAY_WINDOW,
+            refused: 0,
+        };
         t.set_config(config);
         t
     }
@@ -212,12 +223,12 @@ impl SaTable {
             .position(|m| m.name == info.origin.map)
             .ok_or_else(|| format!("crypto map {} is not applied to a port", info.origin.map))?;
         let out_params = self.params(&info, false)?;
-        let outbound = Arc::new(dataplane::crypto::with_device_seal(
+        let outbound = Arc::new(self.crypto.outbound(
             OutboundSa::new(&out_params, now_ns).map_err(|e| e.to_string())?,
             &out_params,
         ));
         let in_params = self.params(&info, true)?;
-        let inbound = Arc::new(dataplane::crypto::with_fast_open(
+        let inbound = Arc::new(self.crypto.inbound(
             InboundSa::new(&in_params, now_ns).map_err(|e| e.to_string())?,
             &in_params,
         ));

@@ -3,17 +3,17 @@
 //! loop by the daemon (and by tests, which then read the `show` outputs directly).
 
 use crate::engine::{EngineOutput, KeyEngine};
+use crate::exception::ExceptionPath;
 use crate::install::SaTable;
 use crate::reload::{self, Diff};
 use config::Config;
-use dataplane::build::{policy_from_config, sync_fib, Keep, PortBinding};
-use dataplane::exception::ExceptionPath;
-use dataplane::worker::Punted;
-use dataplane::{Event, PolicyHandle, PuntReason};
 use fib::Fib;
 use peer::driver::{Input, KeyExchange, PeerDriver};
 use peer::manager::EntryKey;
 use peer::Failure;
+use pktbuf::PacketBuf;
+use policy::build::{policy_from_config, sync_fib, Keep, PortBinding};
+use policy::{Event, FrameTx, PolicyHandle, PuntReason, SaCrypto};
 use rib::RouteEngine;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -45,13 +45,13 @@ impl KeyExchange for Requests {
     }
 }
 
-/// Everything the control thread owns.
+/// Everything the control thread owns; it reaches the wire through `T`.
 #[derive(Debug)]
-pub struct ControlPlane {
+pub struct ControlPlane<T: FrameTx> {
     /// The configuration applied now.
     pub config: Arc<Config>,
     pub policy: PolicyHandle,
-    pub exception: ExceptionPath,
+    pub exception: ExceptionPath<T>,
     pub engine: KeyEngine,
     pub sas: SaTable,
     pub routes: RouteEngine,
@@ -60,22 +60,27 @@ pub struct ControlPlane {
     /// Where manual SAs' sequence numbers are persisted (rrid always has one; see
     /// [`crate::seqstate`]). Without it manual SAs keep no state across restarts.
     pub sequences: Option<crate::seqstate::SequenceStore>,
+    /// The AES-GCM engines every SA made here is given.
+    crypto: Arc<dyn SaCrypto>,
     last_traffic_report_ns: u64,
     traffic_seen: rustc_hash::FxHashMap<crate::engine::SaId, (u64, u64)>,
 }
 
-impl ControlPlane {
-    /// Wires the parts built from `config`.
+impl<T: FrameTx> ControlPlane<T> {
+    /// Wires the parts built from `config`; SAs made from now on get their AES-GCM engines
+    /// from `crypto`.
     pub fn new(
         config: Arc<Config>,
         policy: PolicyHandle,
-        exception: ExceptionPath,
+        exception: ExceptionPath<T>,
         routes: RouteEngine,
         fib: Fib,
         peers: PeerDriver,
+        crypto: Arc<dyn SaCrypto>,
     ) -> Self {
         ControlPlane {
-            sas: SaTable::new(&config),
+            sas: SaTable::new(&config, crypto.clone()),
+            crypto,
             engine: KeyEngine::new(config.clone()),
             config,
             policy,
@@ -100,7 +105,7 @@ impl ControlPlane {
     /// One turn: punted frames, worker events, then timers.
     pub fn poll(
         &mut self,
-        punts: impl IntoIterator<Item = Punted>,
+        punts: impl IntoIterator<Item = (u16, PuntReason, T::Frame)>,
         events: impl IntoIterator<Item = Event>,
         now_ns: u64,
     ) {
@@ -108,7 +113,7 @@ impl ControlPlane {
             if let Some((port, PuntReason::Ike, mbuf)) =
                 self.exception.handle_punt(port, reason, mbuf, now_ns)
             {
-                self.ike_frame(port, mbuf.as_ref(), now_ns);
+                self.ike_frame(port, mbuf.data(), now_ns);
             }
         }
         for event in events {
@@ -297,8 +302,9 @@ impl ControlPlane {
             old: &old,
             unchanged: &diff.unchanged,
         };
-        let mut next = policy_from_config(&new, ports, &mut names, now_ns, Some(keep))
-            .map_err(|e| e.to_string())?;
+        let mut next =
+            policy_from_config(&new, ports, &mut names, now_ns, Some(keep), &*self.crypto)
+                .map_err(|e| e.to_string())?;
         if let Some(store) = &mut self.sequences {
             store
                 .adopt(&new, &next)

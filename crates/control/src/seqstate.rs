@@ -30,8 +30,8 @@
 
 use config::model::CryptoMapKind;
 use config::Config;
-use dataplane::Policy;
 use esp::OutboundSa;
+use policy::Policy;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -343,8 +343,9 @@ impl SequenceStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataplane::build::{from_config, PortBinding};
     use pktbuf::{PacketBuf, TestBuf};
+    use policy::build::{from_config, PortBinding};
+    use policy::RingOnly;
 
     const KEY: &str = "000102030405060708090a0b0c0d0e0f10111213";
 
@@ -399,7 +400,7 @@ crypto ipsec transform-set TS esp-gcm 128
                 mac: [2, 0, 0, 0, 0, 2],
             },
         ];
-        from_config(config, &ports, 0).unwrap().policy
+        from_config(config, &ports, 0, &RingOnly).unwrap().policy
     }
 
     fn outbound(p: &Policy) -> Arc<OutboundSa> {

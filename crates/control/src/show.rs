@@ -7,6 +7,7 @@
 
 use crate::plane::ControlPlane;
 use config::model::{CryptoMapKind, Direction, PeerTarget};
+use policy::FrameTx;
 use rib::rri::Via;
 use serde::Serialize;
 use std::fmt::Write;
@@ -98,7 +99,11 @@ pub fn transform_name(t: esp::Transform) -> &'static str {
 }
 
 /// `show crypto ipsec sa [peer X]`: every entry that has an SA now.
-pub fn ipsec_sa(plane: &ControlPlane, peer: Option<Ipv4Addr>, now_ns: u64) -> Vec<EntrySas> {
+pub fn ipsec_sa<T: FrameTx>(
+    plane: &ControlPlane<T>,
+    peer: Option<Ipv4Addr>,
+    now_ns: u64,
+) -> Vec<EntrySas> {
     let policy = plane.policy.load();
     let mut out = Vec::new();
     for (map_index, map) in policy.maps.iter().enumerate() {
@@ -290,7 +295,7 @@ pub struct MapView {
 }
 
 /// `show crypto map`.
-pub fn crypto_map(plane: &ControlPlane) -> Vec<MapView> {
+pub fn crypto_map<T: FrameTx>(plane: &ControlPlane<T>) -> Vec<MapView> {
     let config = &plane.config;
     let policy = plane.policy.load();
     let mut out = Vec::new();
@@ -472,7 +477,7 @@ pub struct CryptoRouteView {
 }
 
 /// `show crypto route`, as values.
-pub fn crypto_route(plane: &ControlPlane) -> Vec<CryptoRouteView> {
+pub fn crypto_route<T: FrameTx>(plane: &ControlPlane<T>) -> Vec<CryptoRouteView> {
     let names = &plane.routes.names;
     let mut out: Vec<CryptoRouteView> = plane
         .routes
@@ -535,7 +540,7 @@ pub struct InterfaceView {
 }
 
 /// Fills the configured side of each port view from the policy.
-pub fn interface_config(plane: &ControlPlane, views: &mut [InterfaceView]) {
+pub fn interface_config<T: FrameTx>(plane: &ControlPlane<T>, views: &mut [InterfaceView]) {
     let policy = plane.policy.load();
     for v in views {
         let Some(p) = policy.port(v.port) else {
@@ -626,7 +631,7 @@ pub struct PeerView {
 }
 
 /// `show crypto peer`, as values.
-pub fn crypto_peer(plane: &ControlPlane) -> Vec<PeerEntryView> {
+pub fn crypto_peer<T: FrameTx>(plane: &ControlPlane<T>) -> Vec<PeerEntryView> {
     plane
         .peers
         .manager()
@@ -665,7 +670,7 @@ pub struct IpRouteView {
 }
 
 /// `show ip route [vrf V]` as values (empty for an unknown VRF).
-pub fn ip_route(plane: &ControlPlane, vrf: Option<&str>) -> Vec<IpRouteView> {
+pub fn ip_route<T: FrameTx>(plane: &ControlPlane<T>, vrf: Option<&str>) -> Vec<IpRouteView> {
     let names = &plane.routes.names;
     let Some(id) = names.find_vrf(vrf) else {
         return Vec::new();

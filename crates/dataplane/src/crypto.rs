@@ -12,17 +12,17 @@
 //! Which is fastest depends on the processor and the packet size: on a host with AVX-512
 //! intel-ipsec-mb took half ring's time at every size; on one with VAES but no AVX-512 (where
 //! intel-ipsec-mb 1.3 has no VAES code) the VAES engine sealed 52-byte plaintexts in 0.94 of
-//! intel-ipsec-mb's time and 1392-byte ones in 0.77 of ring's. So [`use_device`] times every
-//! engine on this machine once, at several sizes, and the sealers made afterwards follow that
+//! intel-ipsec-mb's time and 1392-byte ones in 0.77 of ring's. So [`GcmEngines::with_device`]
+//! times every engine on this machine once, at several sizes, and the sealers made afterwards follow that
 //! [`gcm::Plan`]; the device keeps a size unless another engine beats it by 5 %.
 //!
-//! Contract: a [`GcmBurstSeal`] is made from the SA's own key and AAD length (8, or 12 with
+//! Contract: the engines are a value, [`GcmEngines`], that whoever makes SAs is handed; a
+//! [`GcmBurstSeal`] is made from the SA's own key and AAD length (8, or 12 with
 //! extended sequence numbers) and attached with [`esp::OutboundSa::with_burst_seal`]; a job
 //! it cannot seal (a device error, an ICV slot that is not 16 bytes) is reported as not
 //! sealed, and the SA drops it (`seal-failed`): it is never sent.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
@@ -33,87 +33,150 @@ use dpdk::{
 use esp::{BurstSeal, InboundSa, OutboundSa, PacketOpen, SaParams, SealJob, Transform};
 pub use gcm::{Engine, Plan};
 use gcm::{ImbGcm, VaesGcm};
+use policy::SaCrypto;
 
-/// The crypto device outbound AES-GCM SAs seal their bursts on, while a process has one. Read
-/// only where SAs are made (the control thread), never on the fast path.
-static DEVICE: Mutex<Option<CryptoDev>> = Mutex::new(None);
-
-/// The plan new sealers follow, as [`use_device`] measured it.
-static PLAN: Mutex<Plan> = Mutex::new(Plan::uniform(Engine::Device));
-
-/// Whether new sealers call intel-ipsec-mb directly rather than through the device (the
-/// device is `crypto_aesni_gcm`, the library's own).
-static DIRECT: AtomicBool = AtomicBool::new(false);
-
-fn device() -> std::sync::MutexGuard<'static, Option<CryptoDev>> {
-    DEVICE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The AES-GCM engines of this process, as [`GcmEngines::with_device`] chose them: handed to
+/// the policy builder and the control thread ([`policy::SaCrypto`]), which attach them to
+/// every SA they make. Only SAs made by those who hold this value use the device.
+#[derive(Debug)]
+pub struct GcmEngines {
+    /// The crypto device outbound AES-GCM SAs seal their bursts on; `None`: ring seals.
+    device: Option<CryptoDev>,
+    /// Whether sealers call intel-ipsec-mb directly rather than through the device (the
+    /// device is `crypto_aesni_gcm`, the library's own).
+    direct: bool,
+    /// The plan sealers follow, as [`calibrate`] measured it.
+    plan: Plan,
 }
 
-/// The plan sealers made now follow.
-pub fn plan() -> Plan {
-    *PLAN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Opens the crypto device `name` (given to the EAL with `--vdev`) for every outbound AES-GCM
-/// SA made from now on in this process (see [`with_device_seal`]) and times the engines (see
-/// [`calibrate`]); `false` if there is no such device or it offers no CPU crypto, and SAs keep
-/// sealing with ring. For `crypto_aesni_gcm` the SAs call its library directly (see the module
-/// documentation); the device stays open all the same, as the operator's choice of engine.
-/// The device keeps the EAL alive until [`release_device`] and the SAs sealing on it are gone.
-pub fn use_device(eal: &dpdk::Eal, name: &str) -> bool {
-    let mut device = device();
-    if device.is_some() {
-        return true;
+impl Default for GcmEngines {
+    fn default() -> Self {
+        GcmEngines::without_device()
     }
-    match CryptoDev::open(eal, name, 4096) {
-        Ok(dev) => {
-            let direct = name.starts_with("crypto_aesni_gcm") && ImbGcm::new(&[0; 16]).is_ok();
-            DIRECT.store(direct, Ordering::Relaxed);
-            let plan = calibrate(&dev, direct);
-            *PLAN
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = plan;
-            *device = Some(dev);
-            true
+}
+
+impl GcmEngines {
+    /// No crypto device: outbound SAs seal with ring, inbound ones open on rri's VAES code
+    /// where the CPU has it (see [`GcmEngines::inbound`]).
+    pub fn without_device() -> Self {
+        GcmEngines {
+            device: None,
+            direct: false,
+            plan: Plan::uniform(Engine::Device),
         }
-        Err(_) => false,
+    }
+
+    /// Opens the crypto device `name` (given to the EAL with `--vdev`) for every outbound
+    /// AES-GCM SA made with these engines and times the engines (see [`calibrate`]); without
+    /// the device (no such device, or it offers no CPU crypto) SAs seal with ring. For
+    /// `crypto_aesni_gcm` the SAs call its library directly (see the module documentation);
+    /// the device stays open all the same, as the operator's choice of engine. The device
+    /// keeps the EAL alive until this value and the SAs sealing on it are gone.
+    pub fn with_device(eal: &dpdk::Eal, name: &str) -> Self {
+        match CryptoDev::open(eal, name, 4096) {
+            Ok(dev) => {
+                let direct = name.starts_with("crypto_aesni_gcm") && ImbGcm::new(&[0; 16]).is_ok();
+                let plan = calibrate(&dev, direct);
+                GcmEngines {
+                    device: Some(dev),
+                    direct,
+                    plan,
+                }
+            }
+            Err(_) => GcmEngines::without_device(),
+        }
+    }
+
+    /// Whether outbound SAs seal on a crypto device.
+    pub fn has_device(&self) -> bool {
+        self.device.is_some()
+    }
+
+    /// The plan sealers follow.
+    pub fn plan(&self) -> Plan {
+        self.plan
+    }
+
+    /// What sealers run on, for the log: each engine and the plaintext lengths it seals.
+    pub fn sealers(&self) -> String {
+        if self.device.is_none() {
+            return "AES-GCM bursts sealed with ring (no crypto device)".to_string();
+        }
+        let device = if self.direct {
+            format!(
+                "intel-ipsec-mb {} called directly (crypto_aesni_gcm's library)",
+                gcm::ipsec_mb::version()
+            )
+        } else {
+            "the crypto device (DPDK CPU crypto)".to_string()
+        };
+        let name = |engine: Engine| match engine {
+            Engine::Device => device.clone(),
+            Engine::Vaes => "rri's AES-GCM on VAES and VPCLMULQDQ".to_string(),
+            Engine::Ring => "ring".to_string(),
+        };
+        let steps = self.plan.steps();
+        if let [(_, engine)] = steps {
+            return format!("AES-GCM bursts sealed with {}", name(*engine));
+        }
+        let mut parts = Vec::new();
+        for (i, &(from, engine)) in steps.iter().enumerate() {
+            let range = match steps.get(i + 1) {
+                Some(&(next, _)) if from == 0 => format!("below {next} bytes"),
+                Some(&(next, _)) => format!("{from} to {} bytes", next - 1),
+                None => format!("{from} bytes or more"),
+            };
+            parts.push(format!("{range} with {}", name(engine)));
+        }
+        format!("AES-GCM bursts sealed: plaintexts {}", parts.join(", "))
+    }
+
+    /// What inbound AES-GCM SAs open their packets with on this machine, for the log.
+    pub fn openers(&self) -> &'static str {
+        if gcm::vaes::supported() {
+            "AES-GCM packets opened with rri's AES-GCM on VAES and VPCLMULQDQ"
+        } else {
+            "AES-GCM packets opened with ring (this CPU has no VAES and VPCLMULQDQ)"
+        }
     }
 }
 
-/// What sealers made now run on, for the log: each engine and the plaintext lengths it seals.
-pub fn engines() -> String {
-    let device = if DIRECT.load(Ordering::Relaxed) {
-        format!(
-            "intel-ipsec-mb {} called directly (crypto_aesni_gcm's library)",
-            gcm::ipsec_mb::version()
-        )
-    } else {
-        "the crypto device (DPDK CPU crypto)".to_string()
-    };
-    let name = |engine: Engine| match engine {
-        Engine::Device => device.clone(),
-        Engine::Vaes => "rri's AES-GCM on VAES and VPCLMULQDQ".to_string(),
-        Engine::Ring => "ring".to_string(),
-    };
-    let plan = plan();
-    let steps = plan.steps();
-    if let [(_, engine)] = steps {
-        return format!("AES-GCM bursts sealed with {}", name(*engine));
-    }
-    let mut parts = Vec::new();
-    for (i, &(from, engine)) in steps.iter().enumerate() {
-        let range = match steps.get(i + 1) {
-            Some(&(next, _)) if from == 0 => format!("below {next} bytes"),
-            Some(&(next, _)) => format!("{from} to {} bytes", next - 1),
-            None => format!("{from} bytes or more"),
+impl SaCrypto for GcmEngines {
+    /// `sa` sealing its bursts on the crypto device when there is one and the SA is AES-GCM;
+    /// `sa` unchanged otherwise (or if the device refuses the session).
+    fn outbound(&self, sa: OutboundSa, params: &SaParams) -> OutboundSa {
+        let Some(dev) = self.device.as_ref() else {
+            return sa;
         };
-        parts.push(format!("{range} with {}", name(engine)));
+        if !matches!(
+            params.transform,
+            Transform::AesGcm128 | Transform::AesGcm256
+        ) {
+            return sa;
+        }
+        let aad_len = if params.esn { 12 } else { 8 };
+        match device_sealer(dev, self.direct, &params.key, aad_len) {
+            Ok(seal) => sa.with_burst_seal(Arc::new(seal.with_plan(self.plan))),
+            Err(_) => sa,
+        }
     }
-    format!("AES-GCM bursts sealed: plaintexts {}", parts.join(", "))
+
+    /// `sa` opening its packets with rri's AES-GCM on VAES ([`VaesOpen`]) when it is AES-GCM
+    /// and the CPU has VAES and VPCLMULQDQ; `sa` unchanged (opening with ring) otherwise.
+    /// Unlike sealing this needs no crypto device: the engine is rri's own CPU code, which
+    /// opened packets of every size in less time than ring here (see perf/RESULTS.md).
+    fn inbound(&self, sa: InboundSa, params: &SaParams) -> InboundSa {
+        if !matches!(
+            params.transform,
+            Transform::AesGcm128 | Transform::AesGcm256
+        ) {
+            return sa;
+        }
+        match VaesGcm::new(&params.key) {
+            Ok(gcm) => sa.with_packet_open(Arc::new(VaesOpen(gcm))),
+            Err(_) => sa,
+        }
+    }
 }
 
 /// Times the engines (the device or its library called directly, the VAES code where the CPU
@@ -195,12 +258,6 @@ fn calibrate(dev: &CryptoDev, direct: bool) -> Plan {
     plan
 }
 
-/// Stops giving new SAs the device; it closes when the last SA sealing on it is dropped (so
-/// that the EAL can clean up at exit).
-pub fn release_device() {
-    device().take();
-}
-
 /// A sealer whose device engine is `dev`, or its library called directly when `direct`.
 fn device_sealer(
     dev: &CryptoDev,
@@ -212,52 +269,6 @@ fn device_sealer(
         GcmBurstSeal::direct(key, aad_len)
     } else {
         GcmBurstSeal::new(dev, key, aad_len)
-    }
-}
-
-/// `sa` sealing its bursts on the process's crypto device when there is one and the SA is
-/// AES-GCM; `sa` unchanged otherwise (or if the device refuses the session).
-pub fn with_device_seal(sa: OutboundSa, params: &SaParams) -> OutboundSa {
-    let device = device();
-    let Some(dev) = device.as_ref() else {
-        return sa;
-    };
-    if !matches!(
-        params.transform,
-        Transform::AesGcm128 | Transform::AesGcm256
-    ) {
-        return sa;
-    }
-    let aad_len = if params.esn { 12 } else { 8 };
-    match device_sealer(dev, DIRECT.load(Ordering::Relaxed), &params.key, aad_len) {
-        Ok(seal) => sa.with_burst_seal(Arc::new(seal.with_plan(plan()))),
-        Err(_) => sa,
-    }
-}
-
-/// `sa` opening its packets with rri's AES-GCM on VAES ([`VaesOpen`]) when it is AES-GCM and
-/// the CPU has VAES and VPCLMULQDQ; `sa` unchanged (opening with ring) otherwise. Unlike
-/// sealing this needs no crypto device: the engine is rri's own CPU code, which opened
-/// packets of every size in less time than ring here (see perf/RESULTS.md).
-pub fn with_fast_open(sa: InboundSa, params: &SaParams) -> InboundSa {
-    if !matches!(
-        params.transform,
-        Transform::AesGcm128 | Transform::AesGcm256
-    ) {
-        return sa;
-    }
-    match VaesGcm::new(&params.key) {
-        Ok(gcm) => sa.with_packet_open(Arc::new(VaesOpen(gcm))),
-        Err(_) => sa,
-    }
-}
-
-/// What inbound AES-GCM SAs open their packets with on this machine, for the log.
-pub fn opener() -> &'static str {
-    if gcm::vaes::supported() {
-        "AES-GCM packets opened with rri's AES-GCM on VAES and VPCLMULQDQ"
-    } else {
-        "AES-GCM packets opened with ring (this CPU has no VAES and VPCLMULQDQ)"
     }
 }
 

@@ -1,37 +1,54 @@
-//! The data plane: what happens to every packet between `rx_burst` and `tx_burst`.
+//! The data plane on DPDK: the worker loop that runs the [`pipeline`] on mbufs, the AES-GCM
+//! engines SAs seal and open with, and the control thread's own way out to the ports.
 //!
-//! * [`Policy`]: everything besides routes that the workers need, immutable and published
-//!   by the control thread through `arc-swap` (ports and their addresses, MACs, MTUs and
-//!   VRFs, the neighbour table, crypto maps compiled into classifiers with each entry's
-//!   current outbound SA, inbound SAs by SPI with their traffic selectors). Routes come from
-//!   the FIB's own snapshot ([`fib::FibReader`]). A worker loads both once per burst.
-//! * [`Pipeline`]: the per-packet decisions, on any [`pktbuf::PacketBuf`], free of DPDK so
-//!   that it is tested on plain buffers: L2 and IPv4 checks, local delivery (ESP
-//!   decapsulation and the selector check, or a punt to the control thread), forwarding
-//!   (TTL, FIB, crypto map, encapsulation, outer route, MTU, L2 rewrite). Every refusal is a
-//!   counted [`Reason`].
-//! * [`worker`]: the DPDK loop around it: one rx queue per port per worker, bursts of 32,
-//!   per-port tx buffers flushed every burst, a bounded punt channel to the control thread.
+//! * [`worker`]: one rx queue per port per worker, bursts of 32, the policy and FIB
+//!   snapshots loaded once per burst, per-port tx buffers flushed every burst, bounded punt
+//!   channels to the control thread (IKE in one of its own).
+//! * [`crypto`]: [`crypto::GcmEngines`], the engines timed fastest on this machine (a crypto
+//!   device or intel-ipsec-mb called directly, rri's VAES code, ring), handed as a
+//!   [`policy::SaCrypto`] value to whoever makes SAs.
+//! * [`ControlTx`]: the control thread's transmit queue on every port and a mempool, as the
+//!   [`policy::FrameTx`] the control plane sends ARP, ICMP and IKE through.
 //!
-//! Packets needing an SA that does not exist yet are dropped (as IOS does while it
-//! negotiates) after an acquire event is raised, at most once per entry per
-//! [`ACQUIRE_INTERVAL_NS`].
+//! What the data plane shares with the control plane (the policy, events, drop reasons)
+//! lives in the `policy` crate, free of DPDK.
 
 #![forbid(unsafe_code)]
 
-pub mod build;
-mod counters;
 pub mod crypto;
-pub mod exception;
-mod pipeline;
-mod policy;
 pub mod worker;
 
-pub use counters::{Reason, WorkerCounters, WorkerCountersSnapshot, MAX_PORTS};
-pub use pipeline::{Action, Event, FragmentPlan, Pipeline, PuntReason, Target, MAX_FRAGMENTS};
-pub use policy::{
-    CryptoMapPolicy, InboundBinding, MapEntryPolicy, Policy, PolicyHandle, PortPolicy,
-};
+use dpdk::{Mbuf, MbufBurst, Mempool, TxQueue};
+use policy::FrameTx;
 
-/// The least time between two acquire events for one crypto map entry.
-pub const ACQUIRE_INTERVAL_NS: u64 = 1_000_000_000;
+/// The control thread's way out: its own transmit queue on each port (by port id) and the
+/// mempool its frames come from.
+pub struct ControlTx {
+    pub tx: Vec<TxQueue>,
+    pub pool: Mempool,
+}
+
+impl std::fmt::Debug for ControlTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlTx")
+            .field("ports", &self.tx.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrameTx for ControlTx {
+    type Frame = Mbuf;
+
+    fn alloc(&mut self) -> Option<Mbuf> {
+        self.pool.alloc()
+    }
+
+    fn send(&mut self, port: u16, frame: Mbuf) -> bool {
+        let Some(queue) = self.tx.get_mut(usize::from(port)) else {
+            return false;
+        };
+        let mut burst: MbufBurst<1> = MbufBurst::new();
+        let _ = burst.push(frame);
+        queue.tx_burst_or_free(&mut burst) != 0
+    }
+}

@@ -1,4 +1,4 @@
-//! The DPDK worker loop around the [`Pipeline`](crate::Pipeline).
+//! The DPDK worker loop around the [`Pipeline`].
 //!
 //! One worker owns one rx and one tx queue of every port. Each round it loads the policy
 //! and the FIB snapshot once, receives a burst of up to 32 from each port in turn, decides
@@ -9,11 +9,12 @@
 //! take mbufs from the worker's pool. Nothing in the loop allocates heap memory or locks (a
 //! bounded std channel's `try_send` is lock-free).
 
-use crate::counters::{Reason, WorkerCounters, WorkerCountersSnapshot, MAX_PORTS};
-use crate::pipeline::{Action, Event, Pipeline, PuntReason, Target};
-use crate::policy::PolicyHandle;
 use arrayvec::ArrayVec;
 use dpdk::{Mbuf, MbufBurst, Mempool, RxQueue, TxQueue};
+use pipeline::{Action, Pipeline, Target, MAX_FRAGMENTS};
+use policy::{
+    Event, PolicyHandle, PuntReason, Reason, WorkerCounters, WorkerCountersSnapshot, MAX_PORTS,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
@@ -130,7 +131,7 @@ struct Pending {
 }
 
 /// Room in [`Pending`]: every packet of a receive burst, each fragmented as far as it goes.
-const PENDING_MAX: usize = RX_BURST * (crate::MAX_FRAGMENTS + 1);
+const PENDING_MAX: usize = RX_BURST * (MAX_FRAGMENTS + 1);
 
 impl Pending {
     fn new() -> Self {
@@ -310,7 +311,7 @@ impl Worker {
                     match pipeline.process(port, &mut mbuf, &mut local, &mut on_event) {
                         Action::Fragment(plan) => {
                             let pool = &self.pool;
-                            let mut done: [Option<(Mbuf, Action)>; crate::MAX_FRAGMENTS + 1] =
+                            let mut done: [Option<(Mbuf, Action)>; MAX_FRAGMENTS + 1] =
                                 std::array::from_fn(|_| None);
                             let mut n = 0;
                             pipeline.fragment(

@@ -7,12 +7,13 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use dataplane::crypto::{Engine, GcmBurstSeal, Plan};
+use dataplane::crypto::{Engine, GcmBurstSeal, GcmEngines, Plan};
 use dpdk::{CryptoDev, Eal};
 use esp::{
     classify, Classified, InboundSa, OutboundSa, SaParams, Transform, TunnelTemplate, UdpEncap,
 };
 use pktbuf::{PacketBuf, TestBuf};
+use policy::SaCrypto;
 use wire::ipv4::{proto, Ipv4Repr};
 
 fn inner(total: usize, seed: u8) -> Vec<u8> {
@@ -171,7 +172,7 @@ fn inbound_sas_open_with_the_vaes_code_as_ring_does() {
         for (udp, esn) in [(false, false), (true, true)] {
             let p = sa_params(0x3000_0002, transform, udp, esn, 7);
             let out = OutboundSa::new(&p, 0).unwrap();
-            let vaes = dataplane::crypto::with_fast_open(InboundSa::new(&p, 0).unwrap(), &p);
+            let vaes = GcmEngines::without_device().inbound(InboundSa::new(&p, 0).unwrap(), &p);
             assert!(vaes.has_packet_open(), "{transform:?}");
             let ring = InboundSa::new(&p, 0).unwrap();
             let inners: Vec<Vec<u8>> = (0..60).map(|k| inner(20 + 25 * k, k as u8)).collect();

@@ -4,10 +4,11 @@
 //! cleartext; traffic outside the ACL and traffic hitting a `deny` entry passes in the
 //! clear; malformed packets are dropped with the expected counters.
 
-use dataplane::build::{self, PortBinding};
+use dataplane::crypto::GcmEngines;
 use dataplane::worker::Worker;
-use dataplane::{Event, PolicyHandle, PuntReason, Reason, WorkerCounters};
 use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
+use policy::build::{self, PortBinding};
+use policy::{Event, PolicyHandle, PuntReason, Reason, WorkerCounters};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -277,10 +278,8 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
     args.push("--vdev".into());
     args.push("crypto_aesni_gcm".into());
     let eal = Eal::init(args).expect("EAL starts");
-    assert!(
-        dataplane::crypto::use_device(&eal, "crypto_aesni_gcm"),
-        "crypto_aesni_gcm offers CPU crypto"
-    );
+    let engines = GcmEngines::with_device(&eal, "crypto_aesni_gcm");
+    assert!(engines.has_device(), "crypto_aesni_gcm offers CPU crypto");
     let pool = Mempool::new(&eal, &MempoolConfig::default()).unwrap();
     let port0 = Port::start(&eal, 0, &PortConfig::default(), &pool).unwrap();
     let port1 = Port::start(&eal, 1, &PortConfig::default(), &pool).unwrap();
@@ -307,7 +306,7 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
             mac: OUR_MAC_OUT,
         },
     ];
-    let mut built = build::from_config(&cfg.config, &ports, now_ns()).expect("builds");
+    let mut built = build::from_config(&cfg.config, &ports, now_ns(), &engines).expect("builds");
     built
         .policy
         .neighbours
@@ -491,8 +490,8 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 
-    // Once the device is released and the SAs sealing on it are gone, the EAL cleans up.
-    dataplane::crypto::release_device();
+    // Once the engines and the SAs sealing on the device are gone, the EAL cleans up.
+    drop(engines);
     drop((outbound_sa, inbound_sa));
     let runtime = Path::new("/var/run/dpdk").join(format!("rri-dp-pcap-{}", std::process::id()));
     assert!(!runtime.exists(), "{} left behind", runtime.display());

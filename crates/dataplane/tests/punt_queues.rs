@@ -3,10 +3,10 @@
 //! their queue's bound are dropped and counted as `ike-queue-full`. Through a real worker on
 //! a DPDK `net_pcap` port, with nobody draining the queues while it runs.
 
-use dataplane::build::{self, PortBinding};
 use dataplane::worker::{punt_queues, Worker};
-use dataplane::{Event, PolicyHandle, PuntReason, Reason, WorkerCounters};
 use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
+use policy::build::{self, PortBinding};
+use policy::{Event, PolicyHandle, PuntReason, Reason, WorkerCounters};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
@@ -106,7 +106,7 @@ fn an_ike_flood_does_not_crowd_out_arp() {
         port: 0,
         mac: OUR_MAC,
     }];
-    let built = build::from_config(&cfg.config, &ports, now_ns()).unwrap();
+    let built = build::from_config(&cfg.config, &ports, now_ns(), &policy::RingOnly).unwrap();
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
     let (punt, punted) = punt_queues(QUEUE, QUEUE);
     let (events, _events_rx) = mpsc::sync_channel::<Event>(64);

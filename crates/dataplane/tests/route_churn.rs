@@ -8,11 +8,11 @@
 //! for any other reason, divided by the offered rate, are the "blocked time", which must be
 //! zero.
 
-use dataplane::build::{self, sync_fib, PortBinding};
 use dataplane::worker::Worker;
-use dataplane::{Event, PolicyHandle, Reason, WorkerCounters};
 use dpdk::{Eal, MbufBurst, Mempool, MempoolConfig, Port, PortConfig};
 use pktbuf::PacketBuf;
+use policy::build::{self, sync_fib, PortBinding};
+use policy::{Event, PolicyHandle, Reason, WorkerCounters};
 use rib::rri::{SaId, SaOrigin, SaUp};
 use rib::Prefix;
 use std::net::Ipv4Addr;
@@ -113,7 +113,7 @@ fn churn_does_not_lose_packets_with_valid_routes() {
             mac: MAC1,
         },
     ];
-    let mut built = build::from_config(&cfg.config, &ports, now_ns()).unwrap();
+    let mut built = build::from_config(&cfg.config, &ports, now_ns(), &policy::RingOnly).unwrap();
     built
         .policy
         .neighbours

@@ -2,12 +2,12 @@
 //! each: the outbound SA's sequence numbers stay unique and gap-free across both workers,
 //! and when every inbound ESP packet reaches both workers, each is accepted exactly once.
 
-use dataplane::build::{self, PortBinding};
 use dataplane::worker::Worker;
-use dataplane::{Event, PolicyHandle, Reason, WorkerCounters};
 use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
 use esp::{InboundSa, OutboundSa, SaParams, TunnelTemplate};
 use pktbuf::{PacketBuf, TestBuf};
+use policy::build::{self, PortBinding};
+use policy::{Event, PolicyHandle, Reason, WorkerCounters};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -179,7 +179,7 @@ fn two_workers_share_one_sa_pair() {
             mac: MAC1,
         },
     ];
-    let mut built = build::from_config(&cfg.config, &ports, now_ns()).unwrap();
+    let mut built = build::from_config(&cfg.config, &ports, now_ns(), &policy::RingOnly).unwrap();
     for host in 5..7 {
         built
             .policy
@@ -234,7 +234,7 @@ fn two_workers_share_one_sa_pair() {
         std::thread::sleep(Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);
     });
-    let mut total = dataplane::WorkerCountersSnapshot::default();
+    let mut total = policy::WorkerCountersSnapshot::default();
     for c in &counters {
         let c = c.snapshot();
         assert!(

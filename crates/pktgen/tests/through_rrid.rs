@@ -6,7 +6,7 @@
 //! verifies with the SA's key. With the right key every frame verifies and none is lost;
 //! with a wrong key every ESP frame is rejected. Needs root (/var/run/dpdk).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,13 +15,7 @@ const KEY_IN: &str = "101112131415161718191a1b1c1d1e1f20212223";
 const KEY_OUT: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3";
 
 fn sibling(name: &str) -> PathBuf {
-    let p = Path::new(PKTGEN).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} is not built: run `cargo build --workspace` (scripts/test does)",
-        p.display()
-    );
-    p
+    testkit::workspace_bin(name)
 }
 
 const NOT_HEX_FILE: &str = "/tmp/rri-pktgen-test-key-zz";

@@ -19,7 +19,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const RRID: &str = env!("CARGO_BIN_EXE_rrid");
-const RRICTL: &str = env!("CARGO_BIN_EXE_rrictl");
+/// rrictl, from its own package (built here if the suite has not built it yet).
+static RRICTL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| testkit::workspace_bin("rrictl").display().to_string());
 
 const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223";
 const KEY_B: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3";
@@ -189,7 +191,7 @@ impl Rrid {
     }
 
     fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(RRICTL)
+        Command::new(RRICTL.as_str())
             .arg("--socket")
             .arg(&self.socket)
             .args(args)
@@ -353,7 +355,7 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("% Ambiguous command"));
 
     // The console: a prompt with the host name, `?` help, abbreviations, IOS's errors.
-    let mut console = Command::new(RRICTL)
+    let mut console = Command::new(RRICTL.as_str())
         .arg("--socket")
         .arg(&rrid.socket)
         .env("HOME", &dir)
@@ -424,7 +426,7 @@ fn rrid_runs_reloads_and_stops_cleanly() {
     assert!(!sa.contains("192.0.2.3"), "peer filter: {sa}");
 
     // debug crypto ipsec streams while the configuration is replaced.
-    let mut debug = Command::new(RRICTL)
+    let mut debug = Command::new(RRICTL.as_str())
         .arg("--socket")
         .arg(&rrid.socket)
         .args(["debug", "crypto", "ipsec"])
@@ -532,7 +534,7 @@ fn rrid_runs_reloads_and_stops_cleanly() {
             "--reuid=65534",
             "--regid=4321",
             "--clear-groups",
-            RRICTL,
+            RRICTL.as_str(),
             "--socket",
         ])
         .arg(&rrid.socket)
@@ -554,7 +556,7 @@ fn rrid_runs_reloads_and_stops_cleanly() {
                 "--reuid=65534",
                 "--regid=65534",
                 "--clear-groups",
-                RRICTL,
+                RRICTL.as_str(),
                 "--socket",
             ])
             .arg(&rrid.socket)

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RRID: &str = env!("CARGO_BIN_EXE_rrid");
-const RRICTL: &str = env!("CARGO_BIN_EXE_rrictl");
+/// rrictl, from its own package (built here if the suite has not built it yet).
+static RRICTL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| testkit::workspace_bin("rrictl").display().to_string());
 
 const CONFIG: &str = "hostname solo
 interface GigabitEthernet0/0
@@ -101,7 +103,7 @@ fn with_continue_the_panic_is_logged_counted_and_the_rest_runs() {
     let began = Instant::now();
     let log = || std::fs::read_to_string(dir.join("rrid.log")).unwrap();
     loop {
-        let ok = Command::new(RRICTL)
+        let ok = Command::new(RRICTL.as_str())
             .arg("--socket")
             .arg(&socket)
             .args(["show", "version"])

@@ -63,8 +63,9 @@ impl MapEntryPolicy {
         }
     }
 
-    /// Whether an acquire may be raised now; claims the slot if so.
-    pub(crate) fn claim_acquire(&self, now_ns: u64) -> bool {
+    /// Whether an acquire may be raised now (at most one per [`crate::ACQUIRE_INTERVAL_NS`]);
+    /// claims the slot if so. Called by the pipeline, on the fast path.
+    pub fn claim_acquire(&self, now_ns: u64) -> bool {
         let last = self.last_acquire_ns.load(Ordering::Relaxed);
         if last != 0 && now_ns.saturating_sub(last) < crate::ACQUIRE_INTERVAL_NS {
             return false;

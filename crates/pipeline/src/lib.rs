@@ -1,14 +1,14 @@
-//! Per-packet decisions over any packet buffer.
+//! Per-packet decisions over any packet buffer, free of DPDK and of I/O: the workers run
+//! them on mbufs, the control thread on what it originates, tests on plain buffers.
 //!
 //! Buffers arrive holding an Ethernet frame. A packet that is forwarded leaves holding the
 //! new frame for the egress port; a punted packet leaves unchanged; a dropped packet's
 //! content is unspecified.
 
-use crate::counters::{Reason, WorkerCountersSnapshot};
-use crate::policy::{Policy, PortPolicy};
 use acl::FlowKey;
 use esp::Classified;
 use pktbuf::PacketBuf;
+use policy::{Event, Policy, PortPolicy, PuntReason, Reason, WorkerCountersSnapshot};
 use std::cell::Cell;
 use std::net::Ipv4Addr;
 use wire::ether::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4};
@@ -76,33 +76,6 @@ fn set_fragment_fields(header: &mut [u8], total: usize, offset: u16, more: bool)
     if let Ok(mut ip) = Ipv4Packet::new_checked(&mut header[..]) {
         ip.fill_checksum();
     }
-}
-
-/// Why a frame goes to the control thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PuntReason {
-    Arp,
-    /// IKE on UDP 500, or on 4500 behind the non-ESP marker.
-    Ike,
-    /// ICMP to one of our addresses.
-    Icmp,
-    /// Anything else addressed to us.
-    Local,
-    /// The TTL ran out; the control thread answers with ICMP time exceeded.
-    TtlExceeded,
-}
-
-/// Something the control thread should act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// Traffic matched crypto map entry `entry` of map `map`, which has no SA.
-    Acquire {
-        map: u32,
-        entry: u32,
-        peer: Option<Ipv4Addr>,
-    },
-    /// A next hop's MAC is unknown: resolve `addr` on `port` by ARP.
-    Resolve { port: u16, addr: Ipv4Addr },
 }
 
 /// The decisions for one burst: both snapshots, loaded once, and the time.

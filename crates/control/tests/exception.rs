@@ -1,8 +1,9 @@
 //! The exception path's frame handling on plain buffers.
 
-use dataplane::build::{self, PortBinding};
-use dataplane::exception::{arp_request, echo_reply, handle_arp, time_exceeded};
+use control::exception::{arp_request, echo_reply, handle_arp, time_exceeded};
 use pktbuf::{PacketBuf, TestBuf};
+use policy::build::{self, PortBinding};
+use policy::RingOnly;
 use std::net::Ipv4Addr;
 use wire::arp::{Arp, OP_REPLY, OP_REQUEST};
 use wire::ipv4::Ipv4Packet;
@@ -10,14 +11,16 @@ use wire::ipv4::Ipv4Packet;
 const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
 const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0x10, 5];
 
-fn policy() -> dataplane::Policy {
+fn policy() -> policy::Policy {
     let cfg = config::check("interface GigabitEthernet0/0\n ip address 10.1.0.1 255.255.255.0\n ip address 10.9.0.1 255.255.255.0 secondary\n");
     let ports = [PortBinding {
         interface: "GigabitEthernet0/0".into(),
         port: 0,
         mac: OUR_MAC,
     }];
-    build::from_config(&cfg.config, &ports, 0).unwrap().policy
+    build::from_config(&cfg.config, &ports, 0, &RingOnly)
+        .unwrap()
+        .policy
 }
 
 fn arp_frame(op: u16, sender_ip: [u8; 4], target_ip: [u8; 4]) -> TestBuf {
@@ -174,4 +177,76 @@ fn expired_ttl_gets_time_exceeded() {
         Ipv4Addr::new(10, 1, 0, 1),
         &mut icmp_frame([10, 2, 0, 1], 3, 1)
     ));
+}
+
+/// The whole control plane on an in-memory wire: frames punted to it are answered through
+/// its [`policy::FrameTx`], with no DPDK anywhere.
+#[test]
+fn the_control_plane_answers_punts_through_its_wire() {
+    use control::exception::ExceptionPath;
+    use control::plane::ControlPlane;
+    use policy::{Event, MemoryTx, PuntReason};
+    use std::sync::Arc;
+
+    let cfg = config::check("interface GigabitEthernet0/0\n ip address 10.1.0.1 255.255.255.0\n");
+    let ports = [PortBinding {
+        interface: "GigabitEthernet0/0".into(),
+        port: 0,
+        mac: OUR_MAC,
+    }];
+    let built = build::from_config(&cfg.config, &ports, 0, &RingOnly).unwrap();
+    let config = Arc::new(cfg.config);
+    let handle: policy::PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
+    let wire = MemoryTx {
+        ports: Some(1),
+        ..MemoryTx::default()
+    };
+    let exception = ExceptionPath::new(handle.clone(), built.reader.clone(), wire);
+    let peers = peer::driver::PeerDriver::new(peer::PeerManager::from_config(&config), None);
+    let mut plane = ControlPlane::new(
+        config,
+        handle,
+        exception,
+        built.engine,
+        built.fib,
+        peers,
+        Arc::new(RingOnly),
+    );
+
+    // An ARP request for us is answered on its port, and its sender learned (so the echo
+    // reply below needs no resolution).
+    let request = (
+        0,
+        PuntReason::Arp,
+        arp_frame(OP_REQUEST, [10, 1, 0, 5], [10, 1, 0, 1]),
+    );
+    plane.poll([request], [], 1);
+    let sent = &plane.exception.tx.sent;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let reply = Arp::parse(&sent[0].1[14..]).unwrap();
+    assert_eq!((sent[0].0, reply.op), (0, OP_REPLY));
+
+    // A ping to us gets its reply, routed back to the host.
+    let ping = (0, PuntReason::Icmp, icmp_frame([10, 1, 0, 1], 8, 64));
+    plane.poll([ping], [], 2);
+    let sent = &plane.exception.tx.sent;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(&sent[1].1[..6], &HOST_MAC);
+    let ip = Ipv4Packet::new_checked(&sent[1].1[14..]).unwrap();
+    assert_eq!((ip.dst(), ip.payload()[0]), (Ipv4Addr::new(10, 1, 0, 5), 0));
+
+    // A worker asking to resolve a next hop makes an ARP request, once a second at most.
+    let resolve = Event::Resolve {
+        port: 0,
+        addr: Ipv4Addr::new(10, 1, 0, 9),
+    };
+    plane.poll([], [resolve, resolve], 3);
+    let sent = &plane.exception.tx.sent;
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    let request = Arp::parse(&sent[2].1[14..]).unwrap();
+    assert_eq!(
+        (request.op, request.target_ip),
+        (OP_REQUEST, Ipv4Addr::new(10, 1, 0, 9))
+    );
+    assert_eq!(plane.exception.stats.dropped, 0);
 }

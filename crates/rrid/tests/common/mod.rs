@@ -9,14 +9,16 @@
 
 #![allow(dead_code)]
 
+use control::exception::ExceptionPath;
 use control::plane::ControlPlane;
-use dataplane::build::{self, PortBinding};
-use dataplane::exception::ExceptionPath;
+use dataplane::crypto::GcmEngines;
 use dataplane::worker::{Punted, Worker};
-use dataplane::{Event, PolicyHandle, WorkerCounters, WorkerCountersSnapshot};
+use dataplane::ControlTx;
 use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
 use peer::driver::PeerDriver;
 use peer::PeerManager;
+use policy::build::{self, PortBinding};
+use policy::{Event, PolicyHandle, WorkerCounters, WorkerCountersSnapshot};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -302,7 +304,7 @@ impl Drop for Charon {
 
 /// rri in this process: EAL, ports, a worker thread and a control thread.
 pub struct Gateway {
-    pub control: Arc<Mutex<ControlPlane>>,
+    pub control: Arc<Mutex<ControlPlane<ControlTx>>>,
     pub counters: Arc<WorkerCounters>,
     pub policy: PolicyHandle,
     /// The ports as the configuration names them (for reloads).
@@ -365,7 +367,8 @@ impl Gateway {
             checked.diagnostics
         );
         let config = Arc::new(checked.config);
-        let built = build::from_config(&config, &bindings, now_ns()).unwrap();
+        let crypto = Arc::new(GcmEngines::without_device());
+        let built = build::from_config(&config, &bindings, now_ns(), &*crypto).unwrap();
         let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
         let (punt_tx, punt_rx) = dataplane::worker::punt_queues(1024, 1024);
         let (event_tx, event_rx) = mpsc::sync_channel::<Event>(1024);
@@ -391,8 +394,10 @@ impl Gateway {
         let exception = ExceptionPath::new(
             policy.clone(),
             built.reader.clone(),
-            vec![port0.tx_queue(1).unwrap(), port1.tx_queue(1).unwrap()],
-            pool.clone(),
+            ControlTx {
+                tx: vec![port0.tx_queue(1).unwrap(), port1.tx_queue(1).unwrap()],
+                pool: pool.clone(),
+            },
         );
         let peers = PeerDriver::new(PeerManager::from_config(&config), None);
         let control = Arc::new(Mutex::new(ControlPlane::new(
@@ -402,6 +407,7 @@ impl Gateway {
             built.engine,
             built.fib,
             peers,
+            crypto,
         )));
         let worker_thread = std::thread::spawn(move || worker.run());
         let control_thread = {
@@ -432,7 +438,7 @@ impl Gateway {
         }
     }
 
-    pub fn with<R>(&self, f: impl FnOnce(&mut ControlPlane) -> R) -> R {
+    pub fn with<R>(&self, f: impl FnOnce(&mut ControlPlane<ControlTx>) -> R) -> R {
         f(&mut self.control.lock().unwrap())
     }
 

@@ -2,7 +2,8 @@
 //! crypto maps and manual-key SAs into a [`Policy`]. The control thread (and tests) start
 //! from here; later changes are published the same way.
 
-use crate::policy::{CryptoMapPolicy, InboundBinding, MapEntryPolicy, Policy, PortPolicy};
+use crate::compiled::{CryptoMapPolicy, InboundBinding, MapEntryPolicy, Policy, PortPolicy};
+use crate::crypto::SaCrypto;
 use acl::Classifier;
 use config::model::{CryptoMapKind, DfBit, Direction, PeerTarget, Replay, Transform};
 use config::Config;
@@ -14,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A DPDK port the daemon opened for a configured interface.
+/// A port the daemon opened for a configured interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortBinding {
     /// The interface name as configured.
@@ -69,17 +70,18 @@ pub fn sync_fib(engine: &mut RouteEngine, fib: &mut Fib) {
 
 /// Builds routes and policy from `config` for the ports in `ports`, at `now_ns` (the SA
 /// clock). Crypto map entries with manual keys (`ipsec-manual`, `set session-key`) get their
-/// SAs; others get none until IKE provides them.
+/// SAs, on the engines `crypto` attaches; others get none until IKE provides them.
 pub fn from_config(
     config: &Config,
     ports: &[PortBinding],
     now_ns: u64,
+    crypto: &dyn SaCrypto,
 ) -> Result<Built, BuildError> {
     let mut engine = RouteEngine::new();
     engine.apply_config(config);
     let (mut fib, reader) = Fib::new(PublishPolicy::default());
     sync_fib(&mut engine, &mut fib);
-    let policy = policy_from_config(config, ports, &mut engine.names, now_ns, None)?;
+    let policy = policy_from_config(config, ports, &mut engine.names, now_ns, None, crypto)?;
     Ok(Built {
         policy,
         engine,
@@ -100,13 +102,14 @@ pub struct Keep<'a> {
 
 /// Builds the policy alone (ports, crypto maps, manual-key SAs) with interface and VRF
 /// indexes from `names`. With `keep`, an unchanged manual entry keeps the running SAs of
-/// the same SPIs; learned neighbours carry over.
+/// the same SPIs; learned neighbours carry over. New SAs get their engines from `crypto`.
 pub fn policy_from_config(
     config: &Config,
     ports: &[PortBinding],
     names: &mut Names,
     now_ns: u64,
     keep: Option<Keep<'_>>,
+    crypto: &dyn SaCrypto,
 ) -> Result<Policy, BuildError> {
     let mut policy = Policy::default();
     if let Some(k) = keep {
@@ -290,12 +293,12 @@ pub fn policy_from_config(
                         Direction::Outbound => {
                             let sa =
                                 OutboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
-                            outbound = Some(Arc::new(crate::crypto::with_device_seal(sa, &params)));
+                            outbound = Some(Arc::new(crypto.outbound(sa, &params)));
                         }
                         Direction::Inbound => {
                             let sa =
                                 InboundSa::new(&params, now_ns).map_err(|e| err(e.to_string()))?;
-                            let sa = crate::crypto::with_fast_open(sa, &params);
+                            let sa = crypto.inbound(sa, &params);
                             let mut selectors = Classifier::new();
                             selectors.push_acl_mirrored(acl, 0);
                             policy.inbound.insert(

@@ -2,12 +2,11 @@
 //! acquire and resolve events, MTU handling (ICMP fragmentation-needed and fragmentation
 //! before encryption), selectors, VLAN input, and arbitrary frames.
 
-use dataplane::build::{self, PortBinding};
-use dataplane::{
-    Action, Event, Pipeline, Policy, PuntReason, Reason, Target, WorkerCountersSnapshot,
-};
 use esp::{OutboundSa, SaParams, TunnelTemplate};
+use pipeline::{Action, Pipeline, Target};
 use pktbuf::{PacketBuf, TestBuf};
+use policy::build::{self, PortBinding};
+use policy::{Event, Policy, PuntReason, Reason, RingOnly, WorkerCountersSnapshot};
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 use wire::ipv4::{Ipv4Packet, Ipv4Repr};
@@ -76,7 +75,7 @@ fn setup(outside_mtu: u16) -> Setup {
             mac: MAC1,
         },
     ];
-    let mut built = build::from_config(&checked.config, &ports, 0).unwrap();
+    let mut built = build::from_config(&checked.config, &ports, 0, &RingOnly).unwrap();
     built
         .policy
         .neighbours

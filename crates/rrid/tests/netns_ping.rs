@@ -6,11 +6,13 @@
 //!
 //! Needs root (namespaces, veths, raw sockets); `scripts/test` runs as root in CI.
 
-use dataplane::build::{self, PortBinding};
-use dataplane::exception::ExceptionPath;
+use control::exception::ExceptionPath;
+use dataplane::crypto::GcmEngines;
 use dataplane::worker::Worker;
-use dataplane::{Event, PolicyHandle, WorkerCounters};
+use dataplane::ControlTx;
 use dpdk::{Eal, Mempool, MempoolConfig, Port, PortConfig};
+use policy::build::{self, PortBinding};
+use policy::{Event, PolicyHandle, WorkerCounters};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,7 +164,8 @@ crypto map VPN 10 ipsec-manual
         },
     ];
     let cfg = config::check(&config_text);
-    let built = build::from_config(&cfg.config, &ports, now_ns()).unwrap();
+    let built =
+        build::from_config(&cfg.config, &ports, now_ns(), &GcmEngines::without_device()).unwrap();
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
     let (punt_tx, punt_rx) = dataplane::worker::punt_queues(256, 256);
     let (event_tx, event_rx) = mpsc::sync_channel::<Event>(256);
@@ -188,8 +191,10 @@ crypto map VPN 10 ipsec-manual
     let mut exception = ExceptionPath::new(
         policy.clone(),
         built.reader.clone(),
-        vec![port0.tx_queue(1).unwrap(), port1.tx_queue(1).unwrap()],
-        pool.clone(),
+        ControlTx {
+            tx: vec![port0.tx_queue(1).unwrap(), port1.tx_queue(1).unwrap()],
+            pool: pool.clone(),
+        },
     );
     let worker_thread = std::thread::spawn(move || worker.run());
 

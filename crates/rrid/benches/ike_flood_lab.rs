@@ -199,8 +199,8 @@ fn run(seconds: u64, rate: u64) -> Outcome {
     o.pings_sent = pings as u32;
     o.pings_lost = o.pings_sent.saturating_sub(received);
     let c = gw.counters();
-    o.ike_queue_full = c.drops(dataplane::Reason::IkeQueueFull);
-    o.drops = dataplane::Reason::ALL
+    o.ike_queue_full = c.drops(policy::Reason::IkeQueueFull);
+    o.drops = policy::Reason::ALL
         .iter()
         .filter(|r| c.drops(**r) > 0)
         .map(|r| format!("{}={}", r.as_str(), c.drops(*r)))

@@ -11,13 +11,12 @@
 //! * IKE and other local traffic, and `Acquire` events, are handed back to the caller.
 //!
 //! The frame handling is written against [`PacketBuf`] so that it is tested on plain
-//! buffers; [`ExceptionPath`] drives it with mbufs and the control thread's own tx queues.
+//! buffers; [`ExceptionPath`] drives it with whatever frames its [`FrameTx`] gives and sends
+//! (DPDK mbufs and the control thread's own tx queues in the daemon, memory in tests).
 
-use crate::counters::WorkerCountersSnapshot;
-use crate::pipeline::{Action, Event, Pipeline, PuntReason};
-use crate::policy::{Policy, PolicyHandle};
-use dpdk::{Mbuf, MbufBurst, Mempool, TxQueue};
+use pipeline::{Action, Pipeline};
 use pktbuf::PacketBuf;
+use policy::{Event, FrameTx, Policy, PolicyHandle, PuntReason, WorkerCountersSnapshot};
 use rustc_hash::FxHashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -210,18 +209,17 @@ pub struct ExceptionStats {
     pub dropped: u64,
 }
 
-/// The control thread's side of the exception path, on mbufs and its own tx queues.
-pub struct ExceptionPath {
+/// The control thread's side of the exception path, sending through `tx`.
+pub struct ExceptionPath<T: FrameTx> {
     pub policy: PolicyHandle,
     pub fib: fib::FibReader,
-    /// The control thread's transmit queue on each port, by port id.
-    pub tx: Vec<TxQueue>,
-    pub pool: Mempool,
+    /// The control thread's way out to the ports.
+    pub tx: T,
     pub stats: ExceptionStats,
     last_resolve: FxHashMap<(u16, u32), u64>,
 }
 
-impl std::fmt::Debug for ExceptionPath {
+impl<T: FrameTx> std::fmt::Debug for ExceptionPath<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExceptionPath")
             .field("stats", &self.stats)
@@ -229,13 +227,12 @@ impl std::fmt::Debug for ExceptionPath {
     }
 }
 
-impl ExceptionPath {
-    pub fn new(policy: PolicyHandle, fib: fib::FibReader, tx: Vec<TxQueue>, pool: Mempool) -> Self {
+impl<T: FrameTx> ExceptionPath<T> {
+    pub fn new(policy: PolicyHandle, fib: fib::FibReader, tx: T) -> Self {
         ExceptionPath {
             policy,
             fib,
             tx,
-            pool,
             stats: ExceptionStats::default(),
             last_resolve: FxHashMap::default(),
         }
@@ -246,9 +243,9 @@ impl ExceptionPath {
         &mut self,
         port: u16,
         reason: PuntReason,
-        mut mbuf: Mbuf,
+        mut mbuf: T::Frame,
         now_ns: u64,
-    ) -> Option<(u16, PuntReason, Mbuf)> {
+    ) -> Option<(u16, PuntReason, T::Frame)> {
         let policy = self.policy.load_full();
         match reason {
             PuntReason::Arp => {
@@ -305,7 +302,7 @@ impl ExceptionPath {
     /// Sends an ARP request for `addr` out of `port`.
     pub fn resolve(&mut self, port: u16, addr: Ipv4Addr) {
         let policy = self.policy.load_full();
-        let Some(mut mbuf) = self.pool.alloc() else {
+        let Some(mut mbuf) = self.tx.alloc() else {
             self.stats.dropped += 1;
             return;
         };
@@ -346,7 +343,7 @@ impl ExceptionPath {
             self.stats.dropped += 1;
             return false;
         };
-        let Some(mut mbuf) = self.pool.alloc() else {
+        let Some(mut mbuf) = self.tx.alloc() else {
             self.stats.dropped += 1;
             return false;
         };
@@ -378,7 +375,7 @@ impl ExceptionPath {
         self.stats.dropped == before
     }
 
-    fn route_and_send(&mut self, policy: &Policy, in_port: u16, mut mbuf: Mbuf, now_ns: u64) {
+    fn route_and_send(&mut self, policy: &Policy, in_port: u16, mut mbuf: T::Frame, now_ns: u64) {
         let fib = self.fib.load();
         let vrf = policy.port(in_port).map_or(0, |p| p.vrf);
         let pipeline = Pipeline::new(policy, &fib, now_ns);
@@ -399,17 +396,11 @@ impl ExceptionPath {
         }
     }
 
-    fn send(&mut self, port: u16, mbuf: Mbuf) {
-        let Some(queue) = self.tx.get_mut(usize::from(port)) else {
-            self.stats.dropped += 1;
-            return;
-        };
-        let mut burst: MbufBurst<1> = MbufBurst::new();
-        let _ = burst.push(mbuf);
-        if queue.tx_burst_or_free(&mut burst) == 0 {
-            self.stats.dropped += 1;
-        } else {
+    fn send(&mut self, port: u16, frame: T::Frame) {
+        if self.tx.send(port, frame) {
             self.stats.sent += 1;
+        } else {
+            self.stats.dropped += 1;
         }
     }
 }
