@@ -1,6 +1,6 @@
 //! Parse and validate a generated 100k-line configuration: 10,000 crypto map entries, each
 //! with two peers (the first default), a transform set, RRI with a distance, an idle timer,
-//! and its own three-entry crypto ACL. Goal (issue 3): parse + validate under 0.5 s.
+//! and its own three-entry crypto ACL. Goal: parse + validate under 0.5 s.
 //!
 //! Run: `cargo bench -p config --bench parse` (prints the median of 7 runs of each step).
 

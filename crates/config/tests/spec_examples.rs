@@ -1,177 +1,52 @@
-//! Every configuration example of the VPN availability guide (docs/spec), extracted from the
-//! text: each parses, validates with exactly the findings listed below, renders, and
-//! re-parses to an equal model.
+//! Every configuration example of Cisco's VPN availability guide ("VPN Availability
+//! Configuration Guide, Cisco IOS Release 12.2SX"), as the guide prints them, one file each
+//! in `tests/spec/` (each naming its source): each parses, validates with exactly the
+//! findings listed below, renders, and re-parses to an equal model.
 //!
-//! Two kinds of example are extracted: configuration listings (lines that start with a
-//! configuration command, up to a blank line, exec output or prose), and the "Example:" steps
-//! of each task (`Router(config)# ...` prompts, whose commands the guide wraps over lines).
-//! Page headers and footers that the text conversion left inside listings are removed first.
+//! The files hold the configuration listings of the guide and the commands of each task's
+//! "Example:" steps (`Router(config)# ...` prompts, joined where the guide wraps them); a
+//! sub-command the guide quotes alone sits in the crypto map entry it belongs to.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use config::{Code, Severity};
 
-const SPEC: &str = include_str!("../../../docs/spec/vpn-availability-config-guide.txt");
-
 #[derive(Debug)]
 struct Example {
-    line: usize,
+    file: String,
     text: String,
 }
 
-/// Section titles (from the "• Title, page N" lists) and running heads: page furniture.
-fn furniture(spec: &str) -> BTreeSet<String> {
-    let mut titles = BTreeSet::new();
-    for line in spec.lines() {
-        if let Some(rest) = line.trim().strip_prefix('•') {
-            if let Some((title, _)) = rest.rsplit_once(", ") {
-                if rest.trim_end().contains("page") {
-                    titles.insert(title.trim().to_string());
-                }
-            }
-        }
-    }
-    for t in [
-        "Reverse Route Injection",
-        "IPsec Preferred Peer",
-        "Real-Time Resolution for IPsec Tunnel Peer",
-        "VPN Availability Configuration Guide Cisco IOS Release 12.2SX",
-        "Configuring RRI with Enhancements Added in Cisco IOS Release 12.4(15)T Examples",
-        "Configuring RRI for One Route to the Remote Proxy via a User-Defined Next Hop Example",
-    ] {
-        titles.insert(t.to_string());
-    }
-    titles
-}
-
-fn is_furniture(line: &str, titles: &BTreeSet<String>) -> bool {
-    let t = line.trim();
-    // Page numbers stand alone with padding; a wrapped command's last word ("20") has none.
-    let padded = line.len() != t.len();
-    titles.contains(t) || (padded && !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-}
-
-const STARTS: &[&str] = &[
-    "crypto ",
-    "interface ",
-    "Interface ",
-    "access-list ",
-    "ip route ",
-    "router ",
-    "route-map ",
-    "hostname ",
-    "reverse-route",
-    "! Configure",
-];
-
-fn listings(lines: &[&str]) -> Vec<Example> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let starts = STARTS.iter().any(|s| lines[i].starts_with(s));
-        let after_break = i == 0 || lines[i - 1].trim().is_empty();
-        let glossary = lines[i].contains(" --");
-        if !(starts && after_break) || glossary {
-            i += 1;
-            continue;
-        }
-        let first = i;
-        let mut text = String::new();
-        while i < lines.len() {
-            let l = lines[i];
-            if l.starts_with("Router#") || l.starts_with("! DNS server configuration") {
-                break;
-            }
-            if l.trim().is_empty() {
-                // A page break inside a listing: the listing goes on with indented lines.
-                let next = lines[i + 1..].iter().position(|n| !n.trim().is_empty());
-                match next.map(|n| lines[i + 1 + n]) {
-                    Some(n) if n.starts_with(' ') && !text.is_empty() => {
-                        i += 1;
-                        continue;
-                    }
-                    _ => break,
-                }
-            }
-            if l.starts_with("! Configure") && !text.is_empty() {
-                // Two routers in one listing: each is its own configuration.
-                out.push(Example {
-                    line: first + 1,
-                    text: std::mem::take(&mut text),
-                });
-            }
-            text.push_str(l);
-            text.push('\n');
-            i += 1;
-        }
-        if text.starts_with("reverse-route") {
-            // A crypto map sub-command quoted alone: read it inside a crypto map entry.
-            text = format!("crypto map example 1 ipsec-isakmp\n {text}");
-        }
-        out.push(Example {
-            line: first + 1,
-            text,
-        });
-    }
-    out
-}
-
-fn prompt_examples(lines: &[&str]) -> Vec<Example> {
-    let mut out: Vec<Example> = Vec::new();
-    let mut current: Option<Example> = None;
-    let mut i = 0;
-    while i < lines.len() {
-        let l = lines[i];
-        let Some((prompt, rest)) = l.split_once('#').filter(|(p, _)| p.starts_with("Router"))
-        else {
-            i += 1;
-            continue;
-        };
-        // The command may continue on following lines until a blank line.
-        let mut command = rest.trim().to_string();
-        i += 1;
-        while i < lines.len() && !lines[i].trim().is_empty() {
-            let part = lines[i].trim();
-            if command.ends_with('-') || command.is_empty() {
-                command.push_str(part);
-            } else {
-                command.push(' ');
-                command.push_str(part);
-            }
-            i += 1;
-        }
-        if command == "configure terminal" {
-            if let Some(done) = current.take() {
-                out.push(done);
-            }
-            current = Some(Example {
-                line: i,
-                text: String::new(),
-            });
-            continue;
-        }
-        let Some(ex) = current.as_mut() else { continue };
-        if prompt.contains("(config)") {
-            ex.text.push_str(&command);
-        } else if prompt.contains("(config-") {
-            ex.text.push(' ');
-            ex.text.push_str(&command);
-        } else {
-            continue; // exec commands: enable, show, debug
-        }
-        ex.text.push('\n');
-    }
-    out.extend(current);
-    out.retain(|e| !e.text.is_empty());
-    out
-}
-
+/// The examples, in file order, without the lines that name their source.
 fn examples() -> Vec<Example> {
-    let titles = furniture(SPEC);
-    let lines: Vec<&str> = SPEC.lines().filter(|l| !is_furniture(l, &titles)).collect();
-    let mut all = listings(&lines);
-    all.extend(prompt_examples(&lines));
-    all
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/spec exists")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cfg"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let all = std::fs::read_to_string(&path).expect("an example file");
+            let (source, text) = all.split_at(
+                all.match_indices('\n')
+                    .nth(3)
+                    .map_or(all.len(), |(i, _)| i + 1),
+            );
+            assert!(
+                source.starts_with("! Source: Cisco Systems"),
+                "{} does not name its source",
+                path.display()
+            );
+            Example {
+                file: path.file_name().unwrap().to_string_lossy().into_owned(),
+                text: text.to_string(),
+            }
+        })
+        .collect()
 }
 
 use Code::*;
@@ -282,8 +157,8 @@ fn every_spec_example_parses_validates_renders_and_reparses() {
         got.sort();
         if got != expected(&k) {
             mismatches += &format!(
-                "example at spec line {} ({k:?}):\n{}\n{}got {got:?}\n\n",
-                ex.line,
+                "example {} ({k:?}):\n{}\n{}got {got:?}\n\n",
+                ex.file,
                 ex.text,
                 checked.diagnostics.render("example", &ex.text)
             );
@@ -295,14 +170,14 @@ fn every_spec_example_parses_validates_renders_and_reparses() {
                 .diagnostics
                 .iter()
                 .all(|d| d.severity == Severity::Warning),
-            "rendering of the example at line {} does not parse:\n{rendered}\n{:?}",
-            ex.line,
+            "rendering of example {} does not parse:\n{rendered}\n{:?}",
+            ex.file,
             again.diagnostics
         );
         assert_eq!(
             again.config, checked.config,
-            "round trip of the example at line {}:\n{rendered}",
-            ex.line
+            "round trip of example {}:\n{rendered}",
+            ex.file
         );
         seen.insert(k);
     }

@@ -1,6 +1,6 @@
 //! ESP burst encapsulation sealed by ring against the same sealed by intel-ipsec-mb through
 //! DPDK's CPU crypto API (`GcmBurstSeal`), with ring's raw seal of the inner length as the
-//! anchor issue 6 uses, one core, same buffers (32 mbuf-shaped), in one run: inner packets of
+//! anchor the ESP benchmark uses, one core, same buffers (32 mbuf-shaped), in one run: inner packets of
 //! 64, 512 and 1400 bytes and IMIX (7:4:1 of 64/570/1518), AES-GCM-128 and -256, ESN on.
 //! Medians of 5 interleaved rounds.
 //!

@@ -253,22 +253,7 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
             tx1.display()
         ),
     ];
-    let mut args: Vec<String> = [
-        "--no-huge",
-        "--no-pci",
-        "--no-telemetry",
-        "-m",
-        "512",
-        "--log-level",
-        "lib.eal:notice",
-        "--lcores",
-        "0@0",
-        "--file-prefix",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(format!("rri-dp-pcap-{}", std::process::id()));
+    let mut args = testkit::eal_args("pcap", "0@0", &[]);
     for v in &vdevs {
         args.push("--vdev".into());
         args.push(v.clone());
@@ -493,6 +478,6 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
     // Once the engines and the SAs sealing on the device are gone, the EAL cleans up.
     drop(engines);
     drop((outbound_sa, inbound_sa));
-    let runtime = Path::new("/var/run/dpdk").join(format!("rri-dp-pcap-{}", std::process::id()));
+    let runtime = Path::new("/var/run/dpdk").join(testkit::eal_prefix("pcap"));
     assert!(!runtime.exists(), "{} left behind", runtime.display());
 }

@@ -58,22 +58,7 @@ fn flapping(i: u32) -> Ipv4Addr {
 
 #[test]
 fn churn_does_not_lose_packets_with_valid_routes() {
-    let mut args: Vec<String> = [
-        "--no-huge",
-        "--no-pci",
-        "--no-telemetry",
-        "-m",
-        "512",
-        "--log-level",
-        "lib.eal:notice",
-        "--lcores",
-        "0@0",
-        "--file-prefix",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(format!("rri-dp-churn-{}", std::process::id()));
+    let mut args = testkit::eal_args("churn", "0@0", &[]);
     args.extend([
         "--vdev".into(),
         "net_ring0".into(),

@@ -129,22 +129,7 @@ fn two_workers_share_one_sa_pair() {
             path(&format!("out{port}-1.pcap")).display()
         )
     };
-    let mut args: Vec<String> = [
-        "--no-huge",
-        "--no-pci",
-        "--no-telemetry",
-        "-m",
-        "512",
-        "--log-level",
-        "lib.eal:notice",
-        "--lcores",
-        "0@0",
-        "--file-prefix",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(format!("rri-dp-two-{}", std::process::id()));
+    let mut args = testkit::eal_args("two", "0@0", &[]);
     for p in 0..2 {
         args.push("--vdev".into());
         args.push(vdev(p));

@@ -12,6 +12,8 @@
 //!
 //! Parsing never panics on any input, and every command it returns was fully matched.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::net::Ipv4Addr;
 

@@ -1,4 +1,4 @@
-//! FIB updates while workers read (issue 5).
+//! FIB updates while workers read.
 //!
 //! 1. Update-to-visible latency: the control thread changes one route (a /24 of the table
 //!    switches adjacency) and publishes; a worker thread looking the route up continuously

@@ -16,8 +16,7 @@ use ike::sk::Aead;
 use pktbuf::{PacketBuf, TestBuf};
 use ring::rand::SystemRandom;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wire::ipv4::Ipv4Repr;
 
@@ -28,25 +27,19 @@ const BEHIND_THEM: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
 const BEHIND_US: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 5);
 const PSK: &str = "rri and strongSwan share this";
 
-fn sh(cmd: &str) {
-    let st = Command::new("sh").args(["-c", cmd]).status().unwrap();
-    assert!(st.success(), "{cmd}");
-}
+use testkit::sh;
 
-fn out(cmd: &str) -> String {
-    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
+/// charon in a namespace of its own, joined to this one by a veth pair; both go with it.
 struct Charon {
-    ns: String,
     veth: String,
-    dir: PathBuf,
-    child: Child,
+    charon: testkit::strongswan::Charon,
+}
+
+impl std::ops::Deref for Charon {
+    type Target = testkit::strongswan::Charon;
+    fn deref(&self) -> &Self::Target {
+        &self.charon
+    }
 }
 
 impl Charon {
@@ -55,9 +48,6 @@ impl Charon {
         let ns = format!("rrisw{id}");
         let veth = format!("rswa{id}");
         let peer = format!("rswb{id}");
-        let dir = std::env::temp_dir().join(format!("rri-strongswan-{id}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("run")).unwrap();
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         sh(&format!(
             "ip netns add {ns} && ip link add {veth} type veth peer name {peer} && \
@@ -67,86 +57,35 @@ impl Charon {
              ip netns exec {ns} ip addr add {BEHIND_THEM}/32 dev lo && \
              ip netns exec {ns} sysctl -qw net.ipv4.conf.all.rp_filter=0"
         ));
-        let d = dir.display();
-        std::fs::write(
-            dir.join("strongswan.conf"),
-            format!(
-                "charon {{\n load_modular = no\n \
-                 load = random nonce aes sha1 sha2 hmac kdf gcm chapoly curve25519 openssl kernel-libipsec kernel-netlink socket-default vici\n \
-                 plugins {{\n  vici {{ socket = unix://{d}/charon.vici }}\n }}\n \
-                 filelog {{\n  log {{ path = {d}/charon.log\n flush_line = yes\n default = 1\n ike = 2\n cfg = 2\n enc = 1\n net = 2 }}\n }}\n}}\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("swanctl.conf"),
-            format!(
-                "connections {{\n rri {{\n  local_addrs = {THEIRS}\n  remote_addrs = {OURS}\n  version = 2\n  \
-                 proposals = aes128gcm16-prfsha256-x25519,aes256gcm16-prfsha256-x25519,chacha20poly1305-prfsha256-x25519\n  \
-                 encap = yes\n  local {{ auth = psk\n id = {THEIRS} }}\n  remote {{ auth = psk\n id = {OURS} }}\n  \
-                 children {{ net {{ local_ts = 10.2.0.0/16\n remote_ts = 10.1.0.0/16\n \
-                 esp_proposals = aes128gcm16,aes256gcm16,chacha20poly1305 }} }}\n }}\n}}\n\
-                 secrets {{ ike-rri {{ id = {OURS}\n secret = \"{PSK}\" }} }}\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns, "sh", "-c"])
-            .arg(format!(
-                "mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf /usr/lib/ipsec/charon"
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("charon runs (scripts/setup installs strongSwan)");
-        let charon = Charon {
-            ns,
-            veth,
-            dir,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !charon.dir.join("charon.vici").exists() {
-            assert!(
-                Instant::now() < deadline,
-                "charon did not start: {}",
-                charon.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let swanctl = format!(
+            "connections {{\n rri {{\n  local_addrs = {THEIRS}\n  remote_addrs = {OURS}\n  version = 2\n  \
+             proposals = aes128gcm16-prfsha256-x25519,aes256gcm16-prfsha256-x25519,chacha20poly1305-prfsha256-x25519\n  \
+             encap = yes\n  local {{ auth = psk\n id = {THEIRS} }}\n  remote {{ auth = psk\n id = {OURS} }}\n  \
+             children {{ net {{ local_ts = 10.2.0.0/16\n remote_ts = 10.1.0.0/16\n \
+             esp_proposals = aes128gcm16,aes256gcm16,chacha20poly1305 }} }}\n }}\n}}\n\
+             secrets {{ ike-rri {{ id = {OURS}\n secret = \"{PSK}\" }} }}\n"
+        );
+        let dir = std::env::temp_dir().join(format!("rri-strongswan-{id}"));
+        let charon = testkit::strongswan::Charon::start(&ns, dir, &swanctl);
         let loaded = charon.swanctl("--load-all");
         assert!(loaded.contains("loaded connection 'rri'"), "{loaded}");
-        charon
-    }
-
-    fn swanctl(&self, args: &str) -> String {
-        let d = self.dir.display();
-        out(&format!(
-            "swanctl {args} --file {d}/swanctl.conf --uri unix://{d}/charon.vici 2>&1"
-        ))
+        Charon { veth, charon }
     }
 
     fn swanctl_plain(&self, args: &str) -> String {
-        out(&format!(
-            "swanctl {args} --uri unix://{}/charon.vici 2>&1",
-            self.dir.display()
-        ))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
+        self.vici(args)
     }
 }
 
 impl Drop for Charon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        self.charon.kill();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.charon.ns])
+            .status();
         let _ = Command::new("ip")
             .args(["link", "del", &self.veth])
             .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

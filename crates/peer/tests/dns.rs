@@ -2,8 +2,7 @@
 //! loopback port with a private configuration and zones (one DNSSEC-signed, one not), and
 //! stops it afterwards. Knot comes from Debian (`scripts/setup` installs it).
 
-mod common;
-use common::Knot;
+use testkit::knot::Knot;
 
 use peer::dns::{DnsSettings, PeerResolver};
 use peer::{Action, EntryPeers, Outcome, PeerManager};

@@ -2,8 +2,7 @@
 //! and a recording key exchange: an acquire starts a lookup, its answer an attempt; a
 //! timeout fails over after the backoff; a dead peer's SAs are cleared.
 
-mod common;
-use common::Knot;
+use testkit::knot::Knot;
 
 use peer::dns::{DnsSettings, PeerResolver};
 use peer::driver::{Input, KeyExchange, PeerDriver};

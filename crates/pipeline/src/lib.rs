@@ -5,6 +5,8 @@
 //! new frame for the egress port; a punted packet leaves unchanged; a dropped packet's
 //! content is unspecified.
 
+#![forbid(unsafe_code)]
+
 use acl::FlowKey;
 use esp::Classified;
 use pktbuf::PacketBuf;

@@ -1,4 +1,4 @@
-//! RIB scale benchmark (issue 4): a 1M-route table shaped like a full BGP view, then 100k
+//! RIB scale benchmark: a 1M-route table shaped like a full BGP view, then 100k
 //! RRI routes (one per SA, each SA from its own peer) installed in one batch and withdrawn
 //! in one batch, with the FIB change batch drained each time. Goal: each batch under 200 ms.
 //! Memory per route is the growth of the process's resident set over the routes added.

@@ -12,6 +12,8 @@
 //!   stop, ports are stopped and closed, the mempool and the EAL are released and the
 //!   management socket is removed.
 
+#![forbid(unsafe_code)]
+
 mod control_thread;
 mod debug;
 mod eal_args;

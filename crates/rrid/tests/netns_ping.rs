@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
+use testkit::sh;
 
 const KEY_IN: &str = "000102030405060708090a0b0c0d0e0f10111213";
 const KEY_OUT: &str = "101112131415161718191a1b1c1d1e1f20212223";
@@ -25,15 +26,6 @@ const KEY_OUT: &str = "101112131415161718191a1b1c1d1e1f20212223";
 fn now_ns() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-fn sh(cmd: &str) {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The namespaces and veths of one test run, removed on drop.
@@ -119,22 +111,7 @@ crypto map VPN 10 ipsec-manual
  set session-key outbound esp 8192 cipher {KEY_OUT}
 "
     );
-    let mut args: Vec<String> = [
-        "--no-huge",
-        "--no-pci",
-        "--no-telemetry",
-        "-m",
-        "512",
-        "--log-level",
-        "lib.eal:notice",
-        "--lcores",
-        "0@0",
-        "--file-prefix",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(format!("rri-dp-netns-{}", std::process::id()));
+    let mut args = testkit::eal_args("netns", "0@0", &[]);
     for (i, dev) in [lab.dev("i0"), lab.dev("o0")].iter().enumerate() {
         args.push("--vdev".into());
         args.push(format!("net_af_packet{i},iface={dev},qpairs=2"));

@@ -7,6 +7,7 @@
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::KillOnDrop;
 
 const RRID: &str = env!("CARGO_BIN_EXE_rrid");
 /// rrictl, from its own package (built here if the suite has not built it yet).
@@ -20,7 +21,7 @@ interface GigabitEthernet0/1
  ip address 192.0.2.1 255.255.255.0
 ";
 
-fn start(tag: &str, extra: &[&str]) -> (Child, std::path::PathBuf) {
+fn start(tag: &str, extra: &[&str]) -> (KillOnDrop, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("rrid-panic-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -63,7 +64,7 @@ fn start(tag: &str, extra: &[&str]) -> (Child, std::path::PathBuf) {
         ))
         .spawn()
         .unwrap();
-    (child, dir)
+    (KillOnDrop(child), dir)
 }
 
 fn wait_exit(child: &mut Child, secs: u64) -> Option<std::process::ExitStatus> {

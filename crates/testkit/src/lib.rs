@@ -1,9 +1,13 @@
 //! What rri's integration tests and benchmarks share, so that each is written once: the
-//! binaries of the workspace, shell commands, EAL arguments for virtual devices.
+//! binaries of the workspace, shell commands, EAL arguments for virtual devices, a Knot DNS
+//! server ([`knot`]) and strongSwan peers ([`strongswan`]).
 //!
 //! A dev-dependency only: nothing here is part of rri.
 
 #![forbid(unsafe_code)]
+
+pub mod knot;
+pub mod strongswan;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -38,42 +42,121 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
-/// Runs `cmd` with `sh -c`; whether it succeeded.
-pub fn sh(cmd: &str) -> bool {
-    Command::new("sh")
+/// Runs `cmd` with `sh -c`.
+///
+/// # Panics
+/// When it fails, with its standard error.
+pub fn sh(cmd: &str) {
+    let out = Command::new("sh")
         .arg("-c")
         .arg(cmd)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Runs `cmd` with `sh -c`; its standard output and error, together.
-pub fn out(cmd: &str) -> String {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("{cmd} 2>&1"))
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-/// EAL arguments for a test process on this machine: no hugepages, no PCI, no telemetry,
-/// quiet logs, `memory_mb` of memory, and a file prefix (and runtime directory) of its own,
-/// `prefix` with the process id, so that tests run side by side.
-pub fn eal_args(prefix: &str, memory_mb: u32) -> Vec<String> {
-    [
-        "rri-test",
+/// Runs `cmd` with `sh -c`; its standard output, then its standard error.
+pub fn out(cmd: &str) -> String {
+    let o = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("sh runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Whether this process runs as root (namespaces, veths, EAL runtime directories).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// The `N received` of ping's summary; 0 when there is none.
+pub fn ping_received(ping: &str) -> u32 {
+    ping.lines()
+        .find_map(|l| {
+            l.split(", ")
+                .find(|f| f.ends_with(" received"))
+                .and_then(|f| f.trim_end_matches(" received").parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// EAL options for a test process: no hugepages, no PCI, no telemetry, quiet logs, 512 MB,
+/// `lcores` (as `--lcores` takes them), a file prefix (and so a runtime directory) of its own
+/// made of `test` and the process id, and one `--vdev` per entry of `vdevs`. Each test file
+/// is its own process and may start one EAL (DPDK allows one per process).
+pub fn eal_args(test: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = [
         "--no-huge",
         "--no-pci",
         "--no-telemetry",
-        "--single-file-segments",
         "-m",
-        &memory_mb.to_string(),
+        "512",
         "--log-level",
-        "*:error",
+        "lib.eal:notice",
+        "--lcores",
+        lcores,
         "--file-prefix",
-        &format!("{prefix}-{}", std::process::id()),
     ]
-    .map(String::from)
-    .to_vec()
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(eal_prefix(test));
+    for vdev in vdevs {
+        args.push("--vdev".into());
+        args.push(vdev.clone());
+    }
+    args
+}
+
+/// The EAL file prefix [`eal_args`] gives test `test` in this process; its runtime directory
+/// is `/var/run/dpdk/PREFIX`.
+pub fn eal_prefix(test: &str) -> String {
+    format!("rri-test-{test}-{}", std::process::id())
+}
+
+/// A scratch directory for one test, removed and recreated.
+///
+/// # Panics
+/// When the temporary directory is not writable.
+pub fn scratch_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rri-test-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    dir
+}
+
+/// A child process killed (and reaped) when dropped, so that a failing test leaves no daemon
+/// behind to load the machine for the tests after it.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -3,40 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
-/// EAL options for a test process: no hugepages, no PCI, a file prefix of its own, quiet logs.
-pub fn eal_args(test: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--no-huge",
-        "--no-pci",
-        "--no-telemetry",
-        "-m",
-        "512",
-        "--log-level",
-        "lib.eal:notice",
-        "--lcores",
-        lcores,
-        "--file-prefix",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(format!("rri-test-{test}-{}", std::process::id()));
-    for vdev in vdevs {
-        args.push("--vdev".into());
-        args.push(vdev.clone());
-    }
-    args
-}
-
-/// A scratch directory for one test, removed and recreated.
-pub fn scratch_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rri-test-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir is writable");
-    dir
-}
+#[allow(unused_imports)] // each test binary uses part of it
+pub use testkit::{eal_args, scratch_dir};
 
 /// An Ethernet + IPv4 + UDP frame of `len` bytes (at least 42) whose payload starts with `seq`.
 pub fn udp_frame(seq: u32, len: usize) -> Vec<u8> {

@@ -19,8 +19,7 @@ use peer::driver::PeerDriver;
 use peer::PeerManager;
 use policy::build::{self, PortBinding};
 use policy::{Event, PolicyHandle, WorkerCounters, WorkerCountersSnapshot};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -32,30 +31,7 @@ pub fn now_ns() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-pub fn sh(cmd: &str) {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-pub fn out(cmd: &str) -> String {
-    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
+pub use testkit::{is_root, out, ping_received as received, sh};
 
 /// Namespaces and links of one test run, removed on drop.
 pub struct Lab {
@@ -126,23 +102,24 @@ impl Drop for Lab {
     }
 }
 
-/// The `N received` of ping's summary.
-pub fn received(ping: &str) -> u32 {
-    ping.lines()
-        .find_map(|l| {
-            l.split(", ")
-                .find(|f| f.ends_with(" received"))
-                .and_then(|f| f.trim_end_matches(" received").parse().ok())
-        })
-        .unwrap_or(0)
+/// A strongSwan peer in a namespace on the lab's bridge (a [`testkit::strongswan::Charon`]
+/// with its address; the namespace goes with it).
+pub struct Charon {
+    pub addr: String,
+    charon: testkit::strongswan::Charon,
 }
 
-/// A strongSwan peer in a namespace on the lab's bridge.
-pub struct Charon {
-    pub ns: String,
-    pub addr: String,
-    dir: PathBuf,
-    child: Option<Child>,
+impl std::ops::Deref for Charon {
+    type Target = testkit::strongswan::Charon;
+    fn deref(&self) -> &Self::Target {
+        &self.charon
+    }
+}
+
+impl std::ops::DerefMut for Charon {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.charon
+    }
 }
 
 impl Charon {
@@ -183,106 +160,18 @@ impl Charon {
              ip netns exec {ns} sysctl -qw net.ipv4.conf.all.rp_filter=0"
         ));
         let dir = std::env::temp_dir().join(format!("rri-gw-{which}-{}", lab.tag));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("run")).unwrap();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("strongswan.conf"),
-            format!(
-                "charon {{\n load_modular = no\n \
-                 load = random nonce aes sha1 sha2 hmac kdf gcm chapoly curve25519 openssl kernel-libipsec kernel-netlink socket-default vici\n \
-                 plugins {{\n  vici {{ socket = unix://{d}/charon.vici }}\n }}\n \
-                 filelog {{\n  log {{ path = {d}/charon.log\n flush_line = yes\n default = 1\n ike = 2\n cfg = 2\n chd = 2\n net = 1 }}\n }}\n}}\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("swanctl.conf"),
-            format!(
-                "connections {{\n rri {{\n  local_addrs = {addr}\n  remote_addrs = 192.0.2.1\n  version = 2\n  \
-                 proposals = {ike}\n  encap = yes\n  local {{ auth = psk\n id = {addr} }}\n  \
-                 remote {{ auth = psk\n id = 192.0.2.1 }}\n  \
-                 children {{ net {{ local_ts = 10.2.0.0/16\n remote_ts = 10.1.0.0/16\n \
-                 esp_proposals = {esp}\n rekey_time = 0 }} }}\n }}\n}}\n\
-                 secrets {{ {secrets} }}\n"
-            ),
-        )
-        .unwrap();
-        let mut c = Charon {
-            ns,
+        let swanctl = format!(
+            "connections {{\n rri {{\n  local_addrs = {addr}\n  remote_addrs = 192.0.2.1\n  version = 2\n  \
+             proposals = {ike}\n  encap = yes\n  local {{ auth = psk\n id = {addr} }}\n  \
+             remote {{ auth = psk\n id = 192.0.2.1 }}\n  \
+             children {{ net {{ local_ts = 10.2.0.0/16\n remote_ts = 10.1.0.0/16\n \
+             esp_proposals = {esp}\n rekey_time = 0 }} }}\n }}\n}}\n\
+             secrets {{ {secrets} }}\n"
+        );
+        Charon {
             addr: addr.to_string(),
-            dir,
-            child: None,
-        };
-        c.run();
-        c
-    }
-
-    /// Starts (or restarts) the daemon and loads the connection.
-    pub fn run(&mut self) {
-        let d = self.dir.display();
-        let _ = std::fs::remove_file(self.dir.join("charon.vici"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "sh", "-c"])
-            .arg(format!(
-                "mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf /usr/lib/ipsec/charon"
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("charon runs (scripts/setup installs strongSwan)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.dir.join("charon.vici").exists() {
-            assert!(
-                Instant::now() < deadline,
-                "charon did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+            charon: testkit::strongswan::Charon::start(&ns, dir, &swanctl),
         }
-        let loaded = self.swanctl("--load-all");
-        assert!(loaded.contains("loaded connection 'rri'"), "{loaded}");
-    }
-
-    /// Kills the daemon (no deletes sent: the peer just goes silent).
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        // `ip netns exec` and the shell are gone with it; charon itself may survive them.
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "for p in $(ip netns pids {}); do kill -9 $p; done",
-                self.ns
-            ))
-            .status();
-        std::thread::sleep(Duration::from_millis(200));
-    }
-
-    pub fn swanctl(&self, args: &str) -> String {
-        let d = self.dir.display();
-        out(&format!(
-            "swanctl {args} --file {d}/swanctl.conf --uri unix://{d}/charon.vici 2>&1"
-        ))
-    }
-
-    /// A swanctl command that takes no configuration file.
-    pub fn vici(&self, args: &str) -> String {
-        out(&format!(
-            "swanctl {args} --uri unix://{}/charon.vici 2>&1",
-            self.dir.display()
-        ))
-    }
-
-    pub fn list_sas(&self) -> String {
-        self.vici("--list-sas")
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
     }
 
     /// A ping from behind this peer (from 10.2.0.1) to the inside host.
@@ -296,9 +185,8 @@ impl Charon {
 
 impl Drop for Charon {
     fn drop(&mut self) {
-        self.kill();
+        self.charon.kill();
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -318,22 +206,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(lab: &Lab, config_text: &str) -> Gateway {
-        let mut args: Vec<String> = [
-            "--no-huge",
-            "--no-pci",
-            "--no-telemetry",
-            "-m",
-            "512",
-            "--log-level",
-            "lib.eal:notice",
-            "--lcores",
-            "0@0",
-            "--file-prefix",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(format!("rri-gw-{}", lab.tag));
+        let mut args = testkit::eal_args("gw", "0@0", &[]);
         for (i, dev) in [lab.dev("i0"), lab.dev("o0")].iter().enumerate() {
             args.push("--vdev".into());
             args.push(format!("net_af_packet{i},iface={dev},qpairs=2"));

@@ -1,14 +1,13 @@
 //! A Knot DNS server started for one test on a free loopback port, with a private
 //! configuration and zones, stopped when dropped.
 
-#![allow(dead_code)] // each test binary uses part of it
-
 use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A Knot DNS server for one test.
+#[derive(Debug)]
 pub struct Knot {
     dir: PathBuf,
     pub port: u16,
