@@ -10,7 +10,7 @@
 //! half-open count and the process's resident memory.
 //!
 //! Run (root; tcpreplay and strongSwan from scripts/setup):
-//! `cargo bench -p control --bench ike_flood_lab [-- SECONDS RATE]` (defaults 10 and 100000).
+//! `cargo bench -p rrid --bench ike_flood_lab [-- SECONDS RATE]` (defaults 10 and 100000).
 
 // The gateway tests' lab (its own `allow(dead_code)` covers what the bench does not use).
 #[path = "../tests/common/mod.rs"]
