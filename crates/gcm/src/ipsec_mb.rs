@@ -3,9 +3,9 @@
 //!
 //! Through the device, each packet is a `rte_crypto_sym_vec` entry that the driver checks and
 //! turns into three library calls (init, update, finalize); here it is one call
-//! (`IMB_AES*_GCM_ENC`) on the caller's buffers. Measured with callgrind on rri-dp sealing
-//! 64-byte packets, the device's glue was about 130 instructions per packet of the 1,600 the
-//! worker spent in all.
+//! (`IMB_AES*_GCM_ENC`) on the caller's buffers. Measured with callgrind on the benchmark daemon
+//! sealing 64-byte packets, the device's glue was about 130 instructions per packet of the 1,600
+//! the worker spent in all.
 //!
 //! Contract: one [`ImbGcm`] per key (AES-128 or AES-256); sealing and opening are in place
 //! with a 12-byte IV and a 16-byte tag; the nonce discipline is the caller's. Opening

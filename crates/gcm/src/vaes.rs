@@ -5,8 +5,8 @@
 //! behind a Rust layer that builds the counter, AAD and length blocks byte by byte and rereads
 //! them as vectors (store-to-load forwarding stalls) and hashes each of them with its own
 //! one-block GHASH call: about 17 % of a worker's time sealing 1400-byte packets, measured
-//! with `perf` on rri-dp. Here the whole seal is one function: the data is enciphered 256
-//! bytes (16 blocks, eight vectors) at a time in counter mode, each stretch hashed with one
+//! with `perf` on the benchmark daemon. Here the whole seal is one function: the data is enciphered
+//! 256 bytes (16 blocks, eight vectors) at a time in counter mode, each stretch hashed with one
 //! reduction (Karatsuba products with powers H^18 .. H^1 kept with the key) while the next is
 //! enciphered; the AAD, the last stretch and the length block share one more reduction; short
 //! AADs and packet tails are loaded with exact-width loads.
