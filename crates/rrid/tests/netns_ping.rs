@@ -1,6 +1,6 @@
-//! Through network namespaces: rri attached with `net_af_packet` to veths between an inside
-//! namespace (a host, 10.1.0.5) and an outside namespace where scapy plays the ESP peer
-//! (192.0.2.2, protecting 10.2.0.0/16 behind it). A ping from the inside host to 10.2.0.7
+//! Through network namespaces (the gateway tests' lab): rri attached with `net_af_packet` to
+//! veths between an inside namespace (a host, 10.1.0.5) and the WAN bridge, where scapy in a
+//! namespace of its own plays the ESP peer (192.0.2.2, protecting 10.2.0.0/16 behind it). A ping from the inside host to 10.2.0.7
 //! leaves rri encrypted, the peer decrypts it and answers with ESP, and the reply reaches the
 //! host through rri. ARP for rri's addresses and for the peer is rri's own exception path.
 //!
@@ -16,84 +16,22 @@ use policy::{Event, PolicyHandle, WorkerCounters};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use testkit::sh;
+
+mod common;
+use common::Lab;
 
 const KEY_IN: &str = "000102030405060708090a0b0c0d0e0f10111213";
 const KEY_OUT: &str = "101112131415161718191a1b1c1d1e1f20212223";
 
-fn now_ns() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-/// The namespaces and veths of one test run, removed on drop.
-struct Lab {
-    tag: String,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let tag = format!("{}", std::process::id() % 100_000);
-        let lab = Lab { tag: tag.clone() };
-        let (ins, out) = (lab.ns("in"), lab.ns("out"));
-        let (vi0, vi1, vo0, vo1) = (lab.dev("i0"), lab.dev("i1"), lab.dev("o0"), lab.dev("o1"));
-        sh(&format!("ip netns add {ins} && ip netns add {out}"));
-        sh(&format!(
-            "ip link add {vi0} type veth peer name {vi1} && ip link set {vi1} netns {ins}"
-        ));
-        sh(&format!(
-            "ip link add {vo0} type veth peer name {vo1} && ip link set {vo1} netns {out}"
-        ));
-        for dev in [&vi0, &vo0] {
-            // The root side carries no kernel IP: rri owns these links.
-            sh(&format!(
-                "sysctl -qw net.ipv6.conf.{dev}.disable_ipv6=1; ip link set {dev} up"
-            ));
-        }
-        sh(&format!(
-            "ip -n {ins} link set lo up && ip -n {ins} link set {vi1} up && \
-             ip -n {ins} addr add 10.1.0.5/24 dev {vi1} && ip -n {ins} route add default via 10.1.0.1"
-        ));
-        sh(&format!(
-            "ip -n {out} link set lo up && ip -n {out} link set {vo1} up && \
-             ip -n {out} addr add 192.0.2.2/24 dev {vo1} && ip -n {out} addr add 10.2.0.7/32 dev lo"
-        ));
-        lab
-    }
-
-    fn ns(&self, which: &str) -> String {
-        format!("rri{which}{}", self.tag)
-    }
-
-    fn dev(&self, which: &str) -> String {
-        format!("rv{which}{}", self.tag)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "ip link del {} 2>/dev/null; ip link del {} 2>/dev/null; ip netns del {} ; ip netns del {}",
-                self.dev("i0"),
-                self.dev("o0"),
-                self.ns("in"),
-                self.ns("out")
-            ))
-            .status();
-    }
-}
+use common::now_ns;
 
 #[test]
 fn a_ping_goes_out_encrypted_and_its_reply_comes_back() {
-    assert!(
-        unsafe_free_is_root(),
-        "this test needs root (namespaces and veths)"
-    );
     let lab = Lab::new();
+    // The ESP peer: a namespace on the WAN bridge, 10.2.0.7 behind it.
+    let peer_dev = lab.attach_to_wan("esp", "192.0.2.2", "10.2.0.7");
     let config_text = format!(
         "interface GigabitEthernet0/0
  ip address 10.1.0.1 255.255.255.0
@@ -182,11 +120,11 @@ crypto map VPN 10 ipsec-manual
         "run scripts/setup (it creates the scapy venv)"
     );
     let peer = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("out")])
+        .args(["netns", "exec", &lab.ns("esp")])
         .arg(&python)
         .arg(&peer_script)
         .args([
-            &lab.dev("o1"),
+            &peer_dev,
             "192.0.2.2",
             "192.0.2.1",
             "8192",
@@ -297,11 +235,4 @@ crypto map VPN 10 ipsec-manual
         stats.arp_replies >= 1 && stats.arp_requests >= 1 && stats.neighbours_learned >= 2,
         "{stats:?}"
     );
-}
-
-fn unsafe_free_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }

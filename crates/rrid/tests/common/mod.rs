@@ -80,10 +80,31 @@ impl Lab {
         for d in ["i0", "o0"] {
             cmd += &format!("ip link del {} 2>/dev/null; ", self.dev(d));
         }
-        for n in ["in", "wan", "swa", "swb"] {
+        for n in ["in", "wan", "swa", "swb", "esp"] {
             cmd += &format!("ip netns del {} 2>/dev/null; ", self.ns(n));
         }
         let _ = Command::new("sh").arg("-c").arg(cmd).status();
+    }
+
+    /// Namespace `which`, joined to the WAN bridge by a veth pair, with `addr`/24 on its end
+    /// and `behind`/32 on its loopback (a host of the network it protects); returns the
+    /// device in the namespace. Removed with the lab.
+    pub fn attach_to_wan(&self, which: &str, addr: &str, behind: &str) -> String {
+        let ns = self.ns(which);
+        let (a, b) = (
+            self.dev(&format!("{which}a")),
+            self.dev(&format!("{which}b")),
+        );
+        let wan = self.ns("wan");
+        sh(&format!(
+            "ip netns add {ns} && ip link add {a} type veth peer name {b} && \
+             ip link set {a} netns {wan} && ip link set {b} netns {ns} && \
+             ip -n {wan} link set {a} master br0 && ip -n {wan} link set {a} up && \
+             ip -n {ns} link set lo up && ip -n {ns} link set {b} up && \
+             ip -n {ns} addr add {addr}/24 dev {b} && ip -n {ns} addr add {behind}/32 dev lo && \
+             ip netns exec {ns} sysctl -qw net.ipv4.conf.all.rp_filter=0"
+        ));
+        b
     }
 
     /// A ping from the inside host; the number of replies.
@@ -149,16 +170,7 @@ impl Charon {
         } else {
             "192.0.2.3"
         };
-        let (a, b) = (lab.dev(&format!("{which}a")), lab.dev(&format!("{which}b")));
-        let wan = lab.ns("wan");
-        sh(&format!(
-            "ip netns add {ns} && ip link add {a} type veth peer name {b} && \
-             ip link set {a} netns {wan} && ip link set {b} netns {ns} && \
-             ip -n {wan} link set {a} master br0 && ip -n {wan} link set {a} up && \
-             ip -n {ns} link set lo up && ip -n {ns} link set {b} up && \
-             ip -n {ns} addr add {addr}/24 dev {b} && ip -n {ns} addr add 10.2.0.1/32 dev lo && \
-             ip netns exec {ns} sysctl -qw net.ipv4.conf.all.rp_filter=0"
-        ));
+        lab.attach_to_wan(which, addr, "10.2.0.1");
         let dir = std::env::temp_dir().join(format!("rri-gw-{which}-{}", lab.tag));
         let swanctl = format!(
             "connections {{\n rri {{\n  local_addrs = {addr}\n  remote_addrs = 192.0.2.1\n  version = 2\n  \
