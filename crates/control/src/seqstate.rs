@@ -389,16 +389,8 @@ crypto ipsec transform-set TS esp-gcm 128
 
     fn policy(config: &Config) -> Policy {
         let ports = [
-            PortBinding {
-                interface: "GigabitEthernet0/0".into(),
-                port: 0,
-                mac: [2, 0, 0, 0, 0, 1],
-            },
-            PortBinding {
-                interface: "GigabitEthernet0/1".into(),
-                port: 1,
-                mac: [2, 0, 0, 0, 0, 2],
-            },
+            PortBinding::new("GigabitEthernet0/0", 0, [2, 0, 0, 0, 0, 1]),
+            PortBinding::new("GigabitEthernet0/1", 1, [2, 0, 0, 0, 0, 2]),
         ];
         from_config(config, &ports, 0, &RingOnly).unwrap().policy
     }

@@ -13,11 +13,7 @@ const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0x10, 5];
 
 fn policy() -> policy::Policy {
     let cfg = config::check("interface GigabitEthernet0/0\n ip address 10.1.0.1 255.255.255.0\n ip address 10.9.0.1 255.255.255.0 secondary\n");
-    let ports = [PortBinding {
-        interface: "GigabitEthernet0/0".into(),
-        port: 0,
-        mac: OUR_MAC,
-    }];
+    let ports = [PortBinding::new("GigabitEthernet0/0", 0, OUR_MAC)];
     build::from_config(&cfg.config, &ports, 0, &RingOnly)
         .unwrap()
         .policy
@@ -189,11 +185,7 @@ fn the_control_plane_answers_punts_through_its_wire() {
     use std::sync::Arc;
 
     let cfg = config::check("interface GigabitEthernet0/0\n ip address 10.1.0.1 255.255.255.0\n");
-    let ports = [PortBinding {
-        interface: "GigabitEthernet0/0".into(),
-        port: 0,
-        mac: OUR_MAC,
-    }];
+    let ports = [PortBinding::new("GigabitEthernet0/0", 0, OUR_MAC)];
     let built = build::from_config(&cfg.config, &ports, 0, &RingOnly).unwrap();
     let config = Arc::new(cfg.config);
     let handle: policy::PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));

@@ -280,16 +280,8 @@ fn cleartext_to_esp_and_back_through_pcap_ports() {
         cfg.diagnostics
     );
     let ports = [
-        PortBinding {
-            interface: "GigabitEthernet0/0".into(),
-            port: 0,
-            mac: OUR_MAC_IN,
-        },
-        PortBinding {
-            interface: "GigabitEthernet0/1".into(),
-            port: 1,
-            mac: OUR_MAC_OUT,
-        },
+        PortBinding::new("GigabitEthernet0/0", 0, OUR_MAC_IN),
+        PortBinding::new("GigabitEthernet0/1", 1, OUR_MAC_OUT),
     ];
     let mut built = build::from_config(&cfg.config, &ports, now_ns(), &engines).expect("builds");
     built

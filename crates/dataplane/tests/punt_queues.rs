@@ -101,11 +101,7 @@ fn an_ike_flood_does_not_crowd_out_arp() {
     let pool = Mempool::new(&eal, &MempoolConfig::default()).unwrap();
     let port = Port::start(&eal, 0, &PortConfig::default(), &pool).unwrap();
     let cfg = config::check("interface GigabitEthernet0/1\n ip address 192.0.2.1 255.255.255.0\n");
-    let ports = [PortBinding {
-        interface: "GigabitEthernet0/1".into(),
-        port: 0,
-        mac: OUR_MAC,
-    }];
+    let ports = [PortBinding::new("GigabitEthernet0/1", 0, OUR_MAC)];
     let built = build::from_config(&cfg.config, &ports, now_ns(), &policy::RingOnly).unwrap();
     let policy: PolicyHandle = Arc::new(arc_swap::ArcSwap::from_pointee(built.policy));
     let (punt, punted) = punt_queues(QUEUE, QUEUE);

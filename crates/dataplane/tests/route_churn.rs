@@ -87,16 +87,8 @@ fn churn_does_not_lose_packets_with_valid_routes() {
     let cfg = config::check(CONFIG);
     assert!(!cfg.diagnostics.has_errors(), "{:?}", cfg.diagnostics);
     let ports = [
-        PortBinding {
-            interface: "GigabitEthernet0/0".into(),
-            port: 0,
-            mac: MAC0,
-        },
-        PortBinding {
-            interface: "GigabitEthernet0/1".into(),
-            port: 1,
-            mac: MAC1,
-        },
+        PortBinding::new("GigabitEthernet0/0", 0, MAC0),
+        PortBinding::new("GigabitEthernet0/1", 1, MAC1),
     ];
     let mut built = build::from_config(&cfg.config, &ports, now_ns(), &policy::RingOnly).unwrap();
     built

@@ -153,16 +153,8 @@ fn two_workers_share_one_sa_pair() {
     );
     let cfg = config::check(&text);
     let ports = [
-        PortBinding {
-            interface: "GigabitEthernet0/0".into(),
-            port: 0,
-            mac: MAC0,
-        },
-        PortBinding {
-            interface: "GigabitEthernet0/1".into(),
-            port: 1,
-            mac: MAC1,
-        },
+        PortBinding::new("GigabitEthernet0/0", 0, MAC0),
+        PortBinding::new("GigabitEthernet0/1", 1, MAC1),
     ];
     let mut built = build::from_config(&cfg.config, &ports, now_ns(), &policy::RingOnly).unwrap();
     for host in 5..7 {

@@ -64,16 +64,8 @@ fn setup(outside_mtu: u16) -> Setup {
         checked.diagnostics
     );
     let ports = [
-        PortBinding {
-            interface: "GigabitEthernet0/0".into(),
-            port: 0,
-            mac: MAC0,
-        },
-        PortBinding {
-            interface: "GigabitEthernet0/1".into(),
-            port: 1,
-            mac: MAC1,
-        },
+        PortBinding::new("GigabitEthernet0/0", 0, MAC0),
+        PortBinding::new("GigabitEthernet0/1", 1, MAC1),
     ];
     let mut built = build::from_config(&checked.config, &ports, 0, &RingOnly).unwrap();
     built

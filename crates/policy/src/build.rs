@@ -24,6 +24,17 @@ pub struct PortBinding {
     pub mac: [u8; 6],
 }
 
+impl PortBinding {
+    /// Configured interface `interface` on port `port`, whose MAC is `mac`.
+    pub fn new(interface: impl Into<String>, port: u16, mac: [u8; 6]) -> Self {
+        PortBinding {
+            interface: interface.into(),
+            port,
+            mac,
+        }
+    }
+}
+
 /// What [`from_config`] builds.
 #[derive(Debug)]
 pub struct Built {

@@ -395,11 +395,8 @@ fn open_ports(
     for (interface, id) in &wanted {
         let port = Port::start(eal, *id, &port_config, pool)
             .map_err(|e| Stop::setup(format!("interface {interface}: {e}")))?;
-        bindings.push(PortBinding {
-            interface: interface.clone(),
-            port: *id,
-            mac: port.mac_address().unwrap_or([2, 0, 0, 0, 0, *id as u8]),
-        });
+        let mac = port.mac_address().unwrap_or([2, 0, 0, 0, 0, *id as u8]);
+        bindings.push(PortBinding::new(interface.clone(), *id, mac));
         let device = port.name().to_string();
         ports.push((port, device));
     }

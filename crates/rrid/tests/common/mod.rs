@@ -234,16 +234,8 @@ impl Gateway {
         let port0 = Port::start(&eal, 0, &port_config, &pool).unwrap();
         let port1 = Port::start(&eal, 1, &port_config, &pool).unwrap();
         let bindings = [
-            PortBinding {
-                interface: "GigabitEthernet0/0".into(),
-                port: 0,
-                mac: port0.mac_address().unwrap(),
-            },
-            PortBinding {
-                interface: "GigabitEthernet0/1".into(),
-                port: 1,
-                mac: port1.mac_address().unwrap(),
-            },
+            PortBinding::new("GigabitEthernet0/0", 0, port0.mac_address().unwrap()),
+            PortBinding::new("GigabitEthernet0/1", 1, port1.mac_address().unwrap()),
         ];
         let checked = config::check(config_text);
         assert!(
