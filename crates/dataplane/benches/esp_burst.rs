@@ -83,24 +83,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let prefix = format!("rri-espburst-bench-{}", std::process::id());
-    let eal = Eal::init([
-        "-l",
-        "1",
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "512",
-        "--no-telemetry",
-        "--log-level",
-        "lib.eal:warning",
-        "--log-level",
-        "pmd.*:warning",
-        "--vdev",
-        "crypto_aesni_gcm",
-        "--file-prefix",
-        &prefix,
-    ])
+    let eal = Eal::init(testkit::bench_eal_args(
+        "espburst",
+        512,
+        &["crypto_aesni_gcm"],
+    ))
     .expect("EAL starts (run as root)");
     let dev = CryptoDev::open(&eal, "crypto_aesni_gcm", 16).expect("crypto_aesni_gcm");
     println!("# ESP encapsulate_burst x{BURST}, one core (CPU 1): ns/packet; ratios to ring's raw seal of the inner length");

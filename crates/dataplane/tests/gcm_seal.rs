@@ -58,21 +58,11 @@ fn sa_params(spi: u32, transform: Transform, udp: bool, esn: bool, step: u8) -> 
 
 #[test]
 fn every_engine_and_mix_gives_ring_s_packets() {
-    let eal = Eal::init([
-        "--no-huge",
-        "--no-pci",
-        "--no-telemetry",
-        "-m",
-        "256",
-        "--lcores",
+    let eal = Eal::init(testkit::eal_args(
+        "gcmseal",
         "0@0",
-        "--log-level",
-        "lib.eal:notice",
-        "--vdev",
-        "crypto_aesni_gcm",
-        "--file-prefix",
-        &format!("rri-test-gcmseal-{}", std::process::id()),
-    ])
+        &["crypto_aesni_gcm".into()],
+    ))
     .expect("EAL starts with crypto_aesni_gcm");
     let dev = CryptoDev::open(&eal, "crypto_aesni_gcm", 16).expect("CPU crypto device");
     // Each engine alone, and bursts mixing two or three (the inner packets run from 20 to

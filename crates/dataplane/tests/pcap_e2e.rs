@@ -158,13 +158,6 @@ fn scapy(
         .collect()
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rri-dp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn read_frames(path: &Path) -> Vec<Vec<u8>> {
     pcapfile::Capture::read(path)
         .unwrap()
@@ -175,7 +168,7 @@ fn read_frames(path: &Path) -> Vec<Vec<u8>> {
 
 #[test]
 fn cleartext_to_esp_and_back_through_pcap_ports() {
-    let dir = scratch("pcap");
+    let dir = testkit::scratch_dir("pcap");
     let inside = Ipv4Addr::new(10, 1, 0, 5);
 
     // Inside -> port 0: protected traffic, traffic a deny entry exempts, traffic outside

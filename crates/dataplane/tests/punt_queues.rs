@@ -69,34 +69,20 @@ fn arp_request(k: usize) -> Vec<u8> {
 
 #[test]
 fn an_ike_flood_does_not_crowd_out_arp() {
-    let dir = std::env::temp_dir().join(format!("rri-punt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::scratch_dir("punt");
     let mut frames: Vec<Vec<u8>> = (0..IKE_FLOOD).map(ike_from).collect();
     frames.extend((0..ARPS).map(arp_request));
     let input = dir.join("in.pcap");
     pcapfile::write_ethernet(&input, frames.iter().map(Vec::as_slice)).unwrap();
-    let prefix = format!("rri-punt-{}", std::process::id());
-    let args: Vec<String> = [
-        "--no-huge",
-        "--no-pci",
-        "--no-telemetry",
-        "-m",
-        "256",
-        "--lcores",
+    let args = testkit::eal_args(
+        "punt",
         "0@0",
-        "--file-prefix",
-        &prefix,
-        "--vdev",
-        &format!(
+        &[format!(
             "net_pcap0,rx_pcap={},tx_pcap={}",
             input.display(),
             dir.join("out.pcap").display()
-        ),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        )],
+    );
     let eal = Eal::init(args).expect("EAL starts");
     let pool = Mempool::new(&eal, &MempoolConfig::default()).unwrap();
     let port = Port::start(&eal, 0, &PortConfig::default(), &pool).unwrap();
@@ -144,6 +130,6 @@ fn an_ike_flood_does_not_crowd_out_arp() {
     assert_eq!(pool.in_use(), 0, "no mbuf leaked");
     drop(pool);
     drop(eal);
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", testkit::eal_prefix("punt")));
     std::fs::remove_dir_all(&dir).unwrap();
 }

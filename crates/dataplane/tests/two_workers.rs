@@ -73,9 +73,7 @@ fn sa_params(spi: u32, key: &str, src: [u8; 4], dst: [u8; 4]) -> SaParams {
 
 #[test]
 fn two_workers_share_one_sa_pair() {
-    let dir = std::env::temp_dir().join(format!("rri-dp-two-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::scratch_dir("two-workers");
     let path = |n: &str| dir.join(n);
 
     // Inside: a different set of flows on each queue.

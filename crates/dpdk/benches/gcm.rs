@@ -17,25 +17,8 @@ const PACKETS: usize = 1 << 20;
 const ROUNDS: usize = 5;
 
 fn main() {
-    let prefix = format!("rri-gcm-bench-{}", std::process::id());
-    let eal = Eal::init([
-        "-l",
-        "1",
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "512",
-        "--no-telemetry",
-        "--log-level",
-        "lib.eal:warning",
-        "--log-level",
-        "pmd.*:warning",
-        "--vdev",
-        "crypto_aesni_gcm",
-        "--file-prefix",
-        &prefix,
-    ])
-    .expect("EAL starts (run as root)");
+    let eal = Eal::init(testkit::bench_eal_args("gcm", 512, &["crypto_aesni_gcm"]))
+        .expect("EAL starts (run as root)");
     let dev = CryptoDev::open(&eal, "crypto_aesni_gcm", 16).expect("crypto_aesni_gcm");
     println!("# AES-GCM seal, one core (CPU 1): ns/packet, ring one at a time vs ipsec-mb via DPDK CPU crypto, bursts of {BURST}; median of {ROUNDS} rounds");
     let mixes: [(&str, Vec<usize>); 4] = [

@@ -55,21 +55,8 @@ fn measure(runs: &mut [(&str, Pass<'_>)]) -> Vec<(f64, u64)> {
 }
 
 fn main() {
-    let prefix = format!("rri-fib-bench-{}", std::process::id());
-    let eal = dpdk::Eal::init([
-        "-l",
-        "1",
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "1536",
-        "--no-telemetry",
-        "--log-level",
-        "lib.eal:warning",
-        "--file-prefix",
-        &prefix,
-    ])
-    .expect("EAL starts (run as root)");
+    let eal = dpdk::Eal::init(testkit::bench_eal_args("fib", 1536, &[]))
+        .expect("EAL starts (run as root)");
     let tsc = dpdk::tsc_hz() as f64;
     println!("# LPM lookups, one core (CPU 1), TSC {:.3} GHz; ns and TSC cycles per lookup, median of {PASSES} passes over 2^20 destinations", tsc / 1e9);
     // FIB_BENCH_SIZES=1000000 (comma-separated) measures only those table sizes.

@@ -119,7 +119,36 @@ pub fn eal_args(test: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
     args
 }
 
-/// The EAL file prefix [`eal_args`] gives test `test` in this process; its runtime directory
+/// EAL options for a benchmark: the measured lcore on CPU 1 (`-l 1`, CPU 0 left to the
+/// generator or the rest of the machine), no hugepages, no PCI, no telemetry, `memory_mb`,
+/// warnings only, a file prefix of its own, and one `--vdev` per entry of `vdevs`.
+pub fn bench_eal_args(bench: &str, memory_mb: u32, vdevs: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-l",
+        "1",
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        &memory_mb.to_string(),
+        "--no-telemetry",
+        "--log-level",
+        "lib.eal:warning",
+        "--log-level",
+        "pmd.*:warning",
+        "--file-prefix",
+        &eal_prefix(bench),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for vdev in vdevs {
+        args.push("--vdev".into());
+        args.push(vdev.to_string());
+    }
+    args
+}
+
+/// The EAL file prefix [`eal_args`] and [`bench_eal_args`] give test `test` in this process; its runtime directory
 /// is `/var/run/dpdk/PREFIX`.
 pub fn eal_prefix(test: &str) -> String {
     format!("rri-test-{test}-{}", std::process::id())
