@@ -115,14 +115,19 @@ impl Diagnostic {
 
     /// Renders the diagnostic against the source it was found in.
     pub fn render(&self, file: &str, source: &str) -> String {
-        let mut out = format!(
-            "{file}:{}:{}: {}: {}\n",
-            self.span.line, self.span.col, self.severity, self.message
-        );
         let line_text = source
             .lines()
             .nth(self.span.line.saturating_sub(1) as usize)
             .unwrap_or("");
+        self.render_line(file, line_text)
+    }
+
+    /// Renders the diagnostic with `line_text`, the text of the line it is on.
+    fn render_line(&self, file: &str, line_text: &str) -> String {
+        let mut out = format!(
+            "{file}:{}:{}: {}: {}\n",
+            self.span.line, self.span.col, self.severity, self.message
+        );
         out += &format!("    {line_text}\n");
         let pad: String = line_text
             .chars()
@@ -168,9 +173,19 @@ impl Diagnostics {
         self.0.sort_by_key(|d| (d.span.line, d.span.col));
     }
 
-    /// Renders every diagnostic against `source`, followed by a count line.
+    /// Renders every diagnostic against `source`, followed by a count line. The source's
+    /// lines are split once, so that the cost grows with the file and the number of
+    /// diagnostics, not with their product.
     pub fn render(&self, file: &str, source: &str) -> String {
-        let mut out: String = self.0.iter().map(|d| d.render(file, source)).collect();
+        let lines: Vec<&str> = source.lines().collect();
+        let mut out: String = self
+            .0
+            .iter()
+            .map(|d| {
+                let index = d.span.line.saturating_sub(1) as usize;
+                d.render_line(file, lines.get(index).copied().unwrap_or(""))
+            })
+            .collect();
         let errors = self.errors().count();
         let warnings = self.warnings().count();
         out += &format!(

@@ -473,3 +473,78 @@ fn peer_backoff_and_dampening_limits_are_checked() {
         diags("crypto peer backoff 500 20000\ncrypto peer dampening 15 750 2000 60\n").is_empty()
     );
 }
+
+/// An unknown block written as `show running-config` writes blocks: its indented body is its
+/// own, never the body of the block above it.
+#[test]
+fn an_unknown_block_keeps_its_body() {
+    let text = "interface GigabitEthernet0/0\n ip address 10.1.0.1 255.255.255.0\n\
+                frobnicate vty 0 4\n shutdown\n description not the interface's\n\
+                interface GigabitEthernet0/1\n shutdown\n";
+    let checked = config::check(text);
+    let all = diags(text);
+    assert_eq!(
+        all.iter().map(|d| (d.0, d.1, d.2, d.3)).collect::<Vec<_>>(),
+        [(3, 1, E, UnknownCommand)],
+        "{all:#?}"
+    );
+    let by_name = |n: &str| {
+        checked
+            .config
+            .interfaces
+            .iter()
+            .find(|i| i.name.value == n)
+            .unwrap()
+    };
+    let gi0 = by_name("GigabitEthernet0/0");
+    assert!(
+        !gi0.shutdown,
+        "the unknown block's body shut the interface above it"
+    );
+    assert!(gi0.description.is_none());
+    // The next known block reads as before.
+    assert!(by_name("GigabitEthernet0/1").shutdown);
+}
+
+/// An unknown command indented inside a known block is that block's error, and the block
+/// goes on.
+#[test]
+fn an_unknown_sub_command_stays_in_its_block() {
+    let text = "interface GigabitEthernet0/0\n frobnicate\n shutdown\n";
+    let all = diags(text);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!((all[0].0, all[0].1, all[0].3), (2, 2, UnknownCommand));
+    assert!(config::check(text).config.interfaces[0].shutdown);
+}
+
+/// `set peer` takes an address or a host name: template placeholders and malformed names are
+/// errors that say what is wrong, where a name would otherwise be looked up in DNS forever.
+#[test]
+fn peer_host_names_are_checked() {
+    let map = |peer: &str| format!("crypto map m 10 ipsec-isakmp\n set peer {peer}\n");
+    for (peer, says) in [
+        ("<PEER_IP>", "placeholder"),
+        ("{peer_address}", "placeholder"),
+        ("x.x.x.x", "placeholder"),
+        ("X.X.X.X", "placeholder"),
+        ("300.1.1.1", "not an IPv4 address"),
+        ("hub..example.com", "empty label"),
+        ("hub_1.example.com", "'_' is not a letter"),
+        ("-hub.example.com", "hyphen"),
+        ("hub.example.123", "all digits"),
+    ] {
+        let d = one(&map(peer), InvalidValue);
+        assert_eq!((d.span.line, d.span.col), (2, 11), "{peer}");
+        assert!(d.message.contains(says), "{peer}: {}", d.message);
+    }
+    // Names and addresses that are fine stay fine.
+    for peer in [
+        "hub",
+        "hub-1.example.com",
+        "b.cisco.com dynamic",
+        "10.1.1.1 default",
+    ] {
+        let all = diags(&map(peer));
+        assert!(all.iter().all(|d| d.3 != InvalidValue), "{peer}: {all:#?}");
+    }
+}

@@ -287,14 +287,29 @@ pub(super) fn map_body_command(
             match what.value {
                 "peer" => {
                     let target = c.word("a peer address or host name")?;
-                    let mut spec = PeerSpec {
-                        target: match target.value.parse::<Ipv4Addr>() {
-                            Ok(a) => PeerTarget::Address(a),
-                            Err(_) => PeerTarget::Host {
+                    let target_kind = match target.value.parse::<Ipv4Addr>() {
+                        Ok(a) => PeerTarget::Address(a),
+                        Err(_) => {
+                            if let Some(problem) = host_name_problem(&target.value) {
+                                return err(Diagnostic::error(
+                                    Code::InvalidValue,
+                                    target.span,
+                                    format!("'{}' is {problem}", target.value),
+                                )
+                                .with_note(
+                                    "set peer takes an IPv4 address or a DNS host name \
+                                     (RFC 1123: letters, digits and hyphens in dot-separated \
+                                     labels, the last not all digits)",
+                                ));
+                            }
+                            PeerTarget::Host {
                                 name: target.value.clone(),
                                 dynamic: false,
-                            },
-                        },
+                            }
+                        }
+                    };
+                    let mut spec = PeerSpec {
+                        target: target_kind,
                         default: false,
                     };
                     while let Some(opt) = c.opt_keyword(&["dynamic", "default"]) {
@@ -605,4 +620,60 @@ pub(super) fn ezvpn_command(e: &mut EzvpnClient, line: &Line<'_>) -> Parsed<()> 
         _ => e.virtual_interface = Some(c.number("virtual template", 1u32, 65535)?),
     }
     c.end()
+}
+
+/// Why `name` cannot be a peer's DNS host name, or `None` when it can (RFC 1123 section 2.1:
+/// labels of letters, digits and hyphens, not starting or ending with a hyphen, at most 63
+/// bytes, 253 in all, the last label not all digits). Template placeholders left in a pasted
+/// configuration (`<PEER_IP>`, `{peer}`, `x.x.x.x`) and dotted numbers that are not an
+/// address (`300.1.1.1`) are named as what they are.
+pub(super) fn host_name_problem(name: &str) -> Option<String> {
+    let placeholder = name.starts_with(['<', '{', '[', '$'])
+        || name
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.eq_ignore_ascii_case(&'x')));
+    if placeholder {
+        return Some("a placeholder, not an address or a host name: fill in the peer".into());
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() == 4
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some("not an IPv4 address (each part is 0 to 255)".into());
+    }
+    if name.len() > 253 {
+        return Some("longer than a host name may be (253 characters)".into());
+    }
+    for label in &labels {
+        if label.is_empty() {
+            return Some("not a host name: it has an empty label".into());
+        }
+        if label.len() > 63 {
+            return Some(format!(
+                "not a host name: label '{label}' is longer than 63 characters"
+            ));
+        }
+        if let Some(bad) = label
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric() && *c != '-')
+        {
+            return Some(format!(
+                "not a host name: '{bad}' is not a letter, digit or hyphen"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Some(format!(
+                "not a host name: label '{label}' starts or ends with a hyphen"
+            ));
+        }
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some("not a host name: its last label is all digits".into());
+    }
+    None
 }

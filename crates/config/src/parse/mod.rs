@@ -310,6 +310,14 @@ impl Parser {
                 self.diagnostics.push(d);
             }
         }
+        // An unknown line written at the margin starts a block of its own, as in `show
+        // running-config`: the indented lines under it are its body, never the body of the
+        // block before it (an unknown block's indented `shutdown` must not shut down the
+        // interface above it). They are skipped with it, as the body of a failed header is.
+        if first.span.col == 1 {
+            self.stack.clear();
+            self.stack.push(Mode::Broken);
+        }
     }
 
     fn report(&mut self, result: Parsed<()>) {
