@@ -1,15 +1,11 @@
-//! The configuration parser on arbitrary input: no panic, no hang, and whatever it accepts
-//! renders to text that parses back to the same model without errors.
+//! The configuration reader on arbitrary bytes (as `rrictl check` and rrid read files): no
+//! panic, no hang, and whatever it accepts renders to text that parses back to the same model
+//! without errors.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let checked = config::check(text);
-    for d in &checked.diagnostics.0 {
-        let _ = d.render("fuzz", text);
-    }
+    let (text, checked) = config::check_bytes(data);
+    let _ = checked.diagnostics.render("fuzz", &text);
     let rendered = config::render(&checked.config);
     let again = config::parse(&rendered);
     assert!(

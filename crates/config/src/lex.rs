@@ -47,9 +47,12 @@ impl<'a> Line<'a> {
     }
 }
 
-/// The command lines of a text: blank lines and `!` comments are dropped.
+/// The command lines of a text: blank lines and `!` comments are dropped, and a leading byte
+/// order mark.
 pub fn lines(text: &str) -> Vec<Line<'_>> {
     let mut out = Vec::new();
+    // A byte order mark (editors on Windows write one) is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
         let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let raw = raw.trim_end_matches('\r');

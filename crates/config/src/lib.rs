@@ -48,6 +48,65 @@ pub use render::{acl_entry_text, render, render_keys, render_masked, Keys};
 pub use span::{Span, Spanned};
 pub use validate::validate;
 
+/// Configuration bytes as text, and what could not be read as text.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The text: UTF-8 as written; a comment line that is not UTF-8 is read as Latin-1.
+    pub text: String,
+    /// An error for each command line that is not UTF-8 (its bytes are replaced, so the line
+    /// does not parse either).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads configuration bytes as routers export them: UTF-8, with comment lines (`!`) in
+/// another 8-bit encoding tolerated (read as Latin-1: the comment is dropped anyway). Bytes
+/// that are not UTF-8 in a command line are an error at that line, since what the line says
+/// cannot be known.
+pub fn decode(bytes: &[u8]) -> Decoded {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Decoded {
+            text: text.to_string(),
+            diagnostics: Vec::new(),
+        };
+    }
+    // A byte order mark is not part of the first line (the lexer drops it from text too).
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let mut text = String::with_capacity(bytes.len());
+    let mut diagnostics = Vec::new();
+    for (index, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        match std::str::from_utf8(line) {
+            Ok(l) => text.push_str(l),
+            Err(e) => {
+                let comment = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'!');
+                if comment {
+                    text.extend(line.iter().map(|&b| char::from(b)));
+                } else {
+                    let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+                    let before = String::from_utf8_lossy(&line[..e.valid_up_to()]);
+                    let col = u32::try_from(before.chars().count() + 1).unwrap_or(u32::MAX);
+                    diagnostics.push(Diagnostic::error(
+                        Code::InvalidValue,
+                        Span::new(number, col, 1),
+                        "bytes that are not UTF-8 text in a command line",
+                    ));
+                    text.push_str(&String::from_utf8_lossy(line));
+                }
+            }
+        }
+    }
+    Decoded { text, diagnostics }
+}
+
+/// [`check`] of configuration bytes ([`decode`]): the text and the findings, the decoding's
+/// among them.
+pub fn check_bytes(bytes: &[u8]) -> (String, Checked) {
+    let Decoded { text, diagnostics } = decode(bytes);
+    let mut checked = check(&text);
+    checked.diagnostics.0.extend(diagnostics);
+    checked.diagnostics.sort();
+    (text, checked)
+}
+
 /// A parsed and validated configuration.
 #[derive(Debug, Clone)]
 pub struct Checked {

@@ -548,3 +548,38 @@ fn peer_host_names_are_checked() {
         assert!(all.iter().all(|d| d.3 != InvalidValue), "{peer}: {all:#?}");
     }
 }
+
+/// What editors and exports put in files: a byte order mark is skipped, a comment in Latin-1
+/// is tolerated, bytes that are not text in a command line and NULs anywhere are errors.
+#[test]
+fn encodings_byte_order_marks_and_nuls() {
+    let bom = config::check("\u{feff}hostname r1\n");
+    assert!(bom.diagnostics.0.is_empty(), "{:?}", bom.diagnostics);
+    assert_eq!(bom.config.hostname.unwrap().value, "r1");
+
+    // "! Büro" in Latin-1 (0xfc), then a command.
+    let (text, latin1) = config::check_bytes(b"! B\xfcro\nhostname r1\n");
+    assert!(latin1.diagnostics.0.is_empty(), "{:?}", latin1.diagnostics);
+    assert!(text.contains("Büro"));
+    assert_eq!(latin1.config.hostname.unwrap().value, "r1");
+
+    let (_, bad) = config::check_bytes(b"hostname r1\ndescription caf\xe9\nhostname r2\n");
+    let errors: Vec<_> = bad.diagnostics.errors().collect();
+    assert!(
+        errors
+            .iter()
+            .any(|d| d.span.line == 2 && d.span.col == 16 && d.message.contains("not UTF-8")),
+        "{errors:#?}"
+    );
+    assert_eq!(bad.config.hostname.unwrap().value, "r2");
+
+    for text in [
+        "hostname r1\0\n",
+        "! a comment \0 with a NUL\nhostname r1\n",
+    ] {
+        let d = one(text, InvalidValue);
+        assert!(d.message.contains("NUL"), "{text:?}: {}", d.message);
+    }
+    // The damaged line is not read.
+    assert!(config::check("hostname r1\0\n").config.hostname.is_none());
+}

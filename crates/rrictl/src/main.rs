@@ -218,14 +218,14 @@ fn send(socket: &Path, request: &Request, interrupt: Option<&AtomicBool>) -> Exi
 
 /// `check FILE`, offline.
 fn check(file: &Path, cli: &Cli) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
         Err(e) => {
             eprintln!("rrictl: {}: {e}", file.display());
             return ExitCode::from(2);
         }
     };
-    let checked = config::check(&text);
+    let (text, checked) = config::check_bytes(&bytes);
     let name = file.display().to_string();
     eprint!("{}", checked.diagnostics.render(&name, &text));
     if cli.render {

@@ -3,6 +3,10 @@
 use std::process::Command;
 
 fn check(text: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    check_bytes(text.as_bytes(), extra)
+}
+
+fn check_bytes(text: &[u8], extra: &[&str]) -> (Option<i32>, String, String) {
     let dir = std::env::temp_dir().join(format!(
         "rrictl-check-{}-{}",
         std::process::id(),
@@ -66,4 +70,19 @@ fn missing_file_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("rrictl: /nonexistent/rri.cfg: "));
+}
+
+/// A configuration exported with a Latin-1 comment and a byte order mark checks clean; one
+/// with a command line that is not text says where.
+#[test]
+fn exports_in_other_encodings() {
+    let (code, _, err) = check_bytes(b"\xef\xbb\xbf! Standort M\xfcnchen\nhostname r1\n", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.ends_with("router.cfg: 0 errors, 0 warnings\n"), "{err}");
+    let (code, _, err) = check_bytes(b"hostname r\xfc1\n", &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("router.cfg:1:11: error: bytes that are not UTF-8 text in a command line"),
+        "{err}"
+    );
 }

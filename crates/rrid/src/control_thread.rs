@@ -572,8 +572,9 @@ impl Answer {
 
 /// `check FILE` on the router: every diagnostic, and the counts.
 fn check_file(path: &Path) -> Result<Answer, String> {
-    let text = read_config(path).map_err(|e| format!("% {e}\n"))?;
-    let checked = config::check(&text);
+    let bytes = secret::SecretBytes::new(read_config(path).map_err(|e| format!("% {e}\n"))?);
+    let (text, checked) = config::check_bytes(&bytes);
+    let text = secret::SecretString::new(text);
     let name = path.display().to_string();
     let mut out = checked.diagnostics.render(&name, &text);
     if out.is_empty() {

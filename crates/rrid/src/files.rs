@@ -8,7 +8,7 @@ pub const MAX_CONFIG_BYTES: u64 = 256 << 20;
 
 /// Reads a configuration file: a regular file of at most [`MAX_CONFIG_BYTES`], so that a
 /// device, FIFO or endless file named by mistake cannot block the control thread.
-pub fn read_config(path: &Path) -> Result<String, String> {
+pub fn read_config(path: &Path) -> Result<Vec<u8>, String> {
     let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     // Checked before opening too: opening a FIFO blocks until a writer comes.
     if !std::fs::metadata(path).map_err(|e| fail(&e))?.is_file() {
@@ -25,10 +25,10 @@ pub fn read_config(path: &Path) -> Result<String, String> {
             meta.len()
         )));
     }
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_CONFIG_BYTES), &mut text)
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CONFIG_BYTES), &mut bytes)
         .map_err(|e| fail(&e))?;
-    Ok(text)
+    Ok(bytes)
 }
 
 /// The file a management request names (`configure replace FILE`, `check FILE`), which must
@@ -59,9 +59,10 @@ pub fn requested_file(config_path: &Path, name: &str) -> Result<PathBuf, String>
 
 /// Reads and checks a configuration file; the error text lists every problem.
 pub fn load(path: &Path) -> Result<config::Config, String> {
-    // The file's text holds the keys as written: wiped once parsed.
-    let text = secret::SecretString::new(read_config(path)?);
-    let checked = config::check(&text);
+    // The file's bytes and text hold the keys as written: wiped once parsed.
+    let bytes = secret::SecretBytes::new(read_config(path)?);
+    let (text, checked) = config::check_bytes(&bytes);
+    let text = secret::SecretString::new(text);
     if checked.diagnostics.has_errors() {
         return Err(checked
             .diagnostics
@@ -149,6 +150,6 @@ mod tests {
         assert!(read_config(&big).unwrap_err().contains("more than"));
         let ok = dir.path().join("ok.cfg");
         std::fs::write(&ok, "hostname r1\n").unwrap();
-        assert_eq!(read_config(&ok).unwrap(), "hostname r1\n");
+        assert_eq!(read_config(&ok).unwrap(), b"hostname r1\n");
     }
 }

@@ -54,8 +54,27 @@ pub fn parse(text: &str) -> ParseOutput {
         diagnostics: Vec::new(),
         stack: Vec::new(),
     };
+    // A NUL is in no configuration, comments included: the file is binary, or was cut or
+    // corrupted. Each line holding one is an error and is not read (what it would apply
+    // cannot be trusted).
+    let mut damaged = std::collections::BTreeSet::new();
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for (index, raw) in body.lines().enumerate() {
+        if let Some(col) = raw.chars().position(|c| c == '\0') {
+            let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            damaged.insert(number);
+            let col = u32::try_from(col + 1).unwrap_or(u32::MAX);
+            parser.diagnostics.push(Diagnostic::error(
+                Code::InvalidValue,
+                Span::new(number, col, 1),
+                "a NUL character: this is not configuration text (a binary or damaged file?)",
+            ));
+        }
+    }
     for line in lex::lines(text) {
-        parser.line(&line);
+        if !damaged.contains(&line.number) {
+            parser.line(&line);
+        }
     }
     ParseOutput {
         config: parser.config,
