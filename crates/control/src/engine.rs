@@ -115,6 +115,10 @@ pub struct Installed {
     pub child: ChildSa,
     pub lifetime_s: u64,
     pub lifetime_kb: Option<u64>,
+    /// The entry's anti-replay window, when it sets its own.
+    pub replay_window: Option<u32>,
+    /// Whether the inbound SA drops replays.
+    pub anti_replay: bool,
 }
 
 /// What changes in the data plane.
@@ -993,6 +997,8 @@ impl KeyEngine {
             child,
             lifetime_s: s.ike.lifetime_s,
             lifetime_kb: s.ike.lifetime_kb,
+            replay_window: s.ike.replay_window,
+            anti_replay: s.ike.anti_replay,
         }
     }
 

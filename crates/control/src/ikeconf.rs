@@ -21,7 +21,8 @@
 
 use crate::selectors;
 use config::model::{
-    CryptoMapKind, DpdMode, Ikev2Cipher, Ikev2Prf, Keepalive, MapEntryBody, PeerTarget, Transform,
+    CryptoMapKind, DpdMode, Ikev2Cipher, Ikev2Prf, Keepalive, MapEntryBody, PeerTarget, Replay,
+    Transform,
 };
 use config::Config;
 use ike::dh::Group;
@@ -63,6 +64,12 @@ pub struct EntryIke {
     pub remote_ts: Vec<TrafficSelector>,
     pub lifetime_s: u64,
     pub lifetime_kb: Option<u64>,
+    /// The entry's own anti-replay window (`set security-association replay window-size`);
+    /// `None`: the global one.
+    pub replay_window: Option<u32>,
+    /// Whether the entry's SAs drop replays (`set security-association replay disable`
+    /// turns it off).
+    pub anti_replay: bool,
     /// The IKE SA's lifetime: the profile's `lifetime`, else IOS's 86400 s.
     pub ike_lifetime_s: u64,
     pub dpd: Option<Dpd>,
@@ -137,6 +144,12 @@ pub fn entry_ike(config: &Config, body: &MapEntryBody) -> EntryIke {
         .lifetime_kilobytes
         .as_ref()
         .map(|l| l.value));
+    let replay = body.replay.as_ref().map(|r| r.value);
+    let replay_window = match replay {
+        Some(Replay::WindowSize(n)) => Some(n),
+        _ => None,
+    };
+    let anti_replay = replay != Some(Replay::Disabled);
     let peer_addresses = body
         .peers
         .iter()
@@ -152,6 +165,8 @@ pub fn entry_ike(config: &Config, body: &MapEntryBody) -> EntryIke {
         remote_ts,
         lifetime_s,
         lifetime_kb,
+        replay_window,
+        anti_replay,
         ike_lifetime_s,
         dpd,
         peer_addresses,
@@ -338,4 +353,29 @@ pub fn responder_match(config: &Config, map: &str, peer: Ipv4Addr) -> Option<Res
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entry's `set security-association replay ...` reaches what its SAs are made with.
+    #[test]
+    fn entries_carry_their_replay_setting() {
+        let body = |replay: &str| {
+            let text = format!(
+                "crypto ipsec transform-set TS esp-gcm 128\n\
+                 crypto dynamic-map DYN 10\n set transform-set TS\n {replay}\n"
+            );
+            let checked = config::check(&text);
+            let body = checked.config.dynamic_maps["DYN"].entries[&10].body.clone();
+            entry_ike(&checked.config, &body)
+        };
+        let default = body("");
+        assert_eq!((default.replay_window, default.anti_replay), (None, true));
+        let sized = body("set security-association replay window-size 512");
+        assert_eq!((sized.replay_window, sized.anti_replay), (Some(512), true));
+        let off = body("set security-association replay disable");
+        assert_eq!((off.replay_window, off.anti_replay), (None, false));
+    }
 }

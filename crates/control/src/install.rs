@@ -117,7 +117,10 @@ impl SaTable {
         }
         let mut p = SaParams::from_keymat(spi, transform(c.aead), key, tunnel)
             .map_err(|e| e.to_string())?;
-        p.replay_window = self.replay_window;
+        p.replay_window = i.replay_window.map_or(self.replay_window, |w| {
+            w.clamp(32, SaParams::MAX_REPLAY_WINDOW)
+        });
+        p.anti_replay = i.anti_replay;
         // Time is the key engine's to watch (it rekeys before this); volume is watched
         // by the data plane.
         p.lifetime = Lifetime {

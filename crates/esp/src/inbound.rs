@@ -134,6 +134,8 @@ pub struct InboundSa {
     esn: bool,
     tunnel: TunnelTemplate,
     window: ReplayWindow,
+    /// Whether the window refuses replays (see [`SaParams::anti_replay`]).
+    anti_replay: bool,
     lifetime: LifetimeState,
     counters: SaCounters,
 }
@@ -154,6 +156,7 @@ impl InboundSa {
             esn: params.esn,
             tunnel: params.tunnel,
             window: ReplayWindow::new(params.replay_window),
+            anti_replay: params.anti_replay,
             lifetime: LifetimeState::new(params.lifetime, now_ns),
             counters: SaCounters::default(),
         })
@@ -193,6 +196,11 @@ impl InboundSa {
 
     pub fn window(&self) -> &ReplayWindow {
         &self.window
+    }
+
+    /// Whether replayed packets are dropped (`replay disable` turns it off).
+    pub fn anti_replay(&self) -> bool {
+        self.anti_replay
     }
 
     pub fn rekey_requested(&self) -> Option<RekeyReason> {
@@ -317,7 +325,9 @@ impl InboundSa {
             .window
             .infer(seq_low, self.esn)
             .ok_or(DropReason::OutsideWindow)?;
-        self.window.check(seq).map_err(replay_reason)?;
+        if self.anti_replay {
+            self.window.check(seq).map_err(replay_reason)?;
+        }
 
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&data[esp_at + 8..esp_at + 16]);
@@ -346,8 +356,12 @@ impl InboundSa {
                 .map_err(|_| DropReason::AuthFailed)?
                 .len(),
         };
-        // Authentic: only now may the window move (RFC 4303 section 3.4.3).
-        self.window.commit(seq).map_err(replay_reason)?;
+        // Authentic: only now may the window move (RFC 4303 section 3.4.3). Without
+        // anti-replay a replay moves nothing and passes.
+        match self.window.commit(seq) {
+            Err(e) if self.anti_replay => return Err(replay_reason(e)),
+            _ => {}
+        }
 
         let plain = &sealed[..plain_len];
         let next_header = plain[plain_len - 1];

@@ -93,6 +93,7 @@ fn params(v: &Vector) -> SaParams {
         salt: v.salt,
         esn: false,
         replay_window: 64,
+        anti_replay: true,
         lifetime: Lifetime::default(),
         tunnel,
         padding: Padding::Minimal,

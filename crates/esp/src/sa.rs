@@ -173,6 +173,10 @@ pub struct SaParams {
     pub esn: bool,
     /// Anti-replay window in packets (inbound only): 32 to 65536.
     pub replay_window: u32,
+    /// Whether replayed and too-old packets are dropped (inbound only; IOS's `set
+    /// security-association replay disable` turns it off). Off, the window still tracks the
+    /// highest sequence number (extended sequence numbers are inferred from it).
+    pub anti_replay: bool,
     pub lifetime: Lifetime,
     pub tunnel: TunnelTemplate,
     /// Padding added by encapsulation (outbound only; any valid padding is accepted inbound).
@@ -187,6 +191,7 @@ impl std::fmt::Debug for SaParams {
             .field("transform", &self.transform)
             .field("esn", &self.esn)
             .field("replay_window", &self.replay_window)
+            .field("anti_replay", &self.anti_replay)
             .field("lifetime", &self.lifetime)
             .field("tunnel", &self.tunnel)
             .field("padding", &self.padding)
@@ -222,6 +227,7 @@ impl SaParams {
             salt: [salt[0], salt[1], salt[2], salt[3]],
             esn: false,
             replay_window: Self::DEFAULT_REPLAY_WINDOW,
+            anti_replay: true,
             lifetime: Lifetime::default(),
             tunnel,
             padding: Padding::default(),

@@ -283,6 +283,10 @@ pub fn policy_from_config(
                     _ => global_window.unwrap_or(SaParams::DEFAULT_REPLAY_WINDOW),
                 }
                 .clamp(32, SaParams::MAX_REPLAY_WINDOW);
+                let anti_replay = !matches!(
+                    body.replay.as_ref().map(|r| r.value),
+                    Some(Replay::Disabled)
+                );
                 for key in &body.session_keys {
                     let key = &key.value;
                     let (src, dst) = match key.direction {
@@ -299,6 +303,7 @@ pub fn policy_from_config(
                             ))
                         })?;
                     params.replay_window = window;
+                    params.anti_replay = anti_replay;
                     params.padding = Padding::default();
                     match key.direction {
                         Direction::Outbound => {
@@ -332,4 +337,61 @@ pub fn policy_from_config(
     }
     policy.maps = maps.into_iter().flatten().collect();
     Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RingOnly;
+
+    const KEY_IN: &str = "000102030405060708090a0b0c0d0e0f10111213";
+    const KEY_OUT: &str = "101112131415161718191a1b1c1d1e1f20212223";
+
+    /// A manual entry's inbound SA as `replay` (a `set security-association ...` line, or
+    /// nothing) makes it.
+    fn manual_inbound(replay: &str) -> Arc<InboundSa> {
+        let text = format!(
+            "interface GigabitEthernet0/1
+ ip address 192.0.2.1 255.255.255.0
+ crypto map VPN
+access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
+crypto ipsec transform-set GCM esp-gcm 128
+crypto map VPN 10 ipsec-manual
+ set peer 192.0.2.2
+ set transform-set GCM
+ match address 101
+ {replay}
+ set session-key inbound esp 4096 cipher {KEY_IN}
+ set session-key outbound esp 8192 cipher {KEY_OUT}
+"
+        );
+        let checked = config::check(&text);
+        assert!(
+            !checked.diagnostics.has_errors(),
+            "{:?}",
+            checked.diagnostics
+        );
+        let ports = [PortBinding::new(
+            "GigabitEthernet0/1",
+            0,
+            [2, 0, 0, 0, 0, 1],
+        )];
+        let built = from_config(&checked.config, &ports, 0, &RingOnly).unwrap();
+        built.policy.inbound[&4096].sa.clone()
+    }
+
+    #[test]
+    fn manual_sas_take_their_entrys_replay_setting() {
+        let default = manual_inbound("");
+        assert!(default.anti_replay());
+        assert_eq!(
+            default.window().size(),
+            u64::from(SaParams::DEFAULT_REPLAY_WINDOW)
+        );
+        let sized = manual_inbound("set security-association replay window-size 1024");
+        assert!(sized.anti_replay());
+        assert_eq!(sized.window().size(), 1024);
+        let off = manual_inbound("set security-association replay disable");
+        assert!(!off.anti_replay());
+    }
 }
