@@ -44,7 +44,7 @@ mod validate;
 pub use diag::{Code, Diagnostic, Diagnostics, Severity};
 pub use model::*;
 pub use parse::{canonical_interface, parse, ParseOutput};
-pub use render::{acl_entry_text, render, render_keys, render_masked, Keys};
+pub use render::{acl_entry_text, render, render_keys, render_mac, render_masked, Keys};
 pub use span::{Span, Spanned};
 pub use validate::validate;
 

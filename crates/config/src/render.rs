@@ -809,14 +809,7 @@ fn render_interface(w: &mut String, i: &Interface) {
         line(w, 1, format!("mtu {m}"));
     }
     if let Some(m) = &i.mac_address {
-        line(
-            w,
-            1,
-            format!(
-                "mac-address {:02x}{:02x}.{:02x}{:02x}.{:02x}{:02x}",
-                m[0], m[1], m[2], m[3], m[4], m[5]
-            ),
-        );
+        line(w, 1, format!("mac-address {}", render_mac(**m)));
     }
     for s in &i.standby {
         line(w, 1, format!("standby {s}"));
@@ -1061,6 +1054,14 @@ fn render_route_map(w: &mut String, name: &str, e: &RouteMapEntry) {
         line(w, 1, format!("set tag {t}"));
     }
     bang(w);
+}
+
+/// A MAC address as IOS writes it: `0200.0000.0101`.
+pub fn render_mac(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}{:02x}.{:02x}{:02x}.{:02x}{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 #[cfg(test)]

@@ -109,6 +109,15 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
     if devices(old) != devices(new) {
         d.restart_needed.push("DPDK devices of interfaces".into());
     }
+    let macs = |c: &Config| -> Vec<(String, [u8; 6])> {
+        c.interfaces
+            .iter()
+            .filter_map(|i| Some((i.name.value.clone(), i.mac_address.as_ref()?.value)))
+            .collect()
+    };
+    if macs(old) != macs(new) {
+        d.restart_needed.push("MAC addresses of interfaces".into());
+    }
     if old.name_servers != new.name_servers || old.dns_resolver != new.dns_resolver {
         d.restart_needed.push("name servers".into());
     }

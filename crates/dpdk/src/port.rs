@@ -383,6 +383,21 @@ impl Port {
         check(ret, || format!("rte_eth_macaddr_get(port {id})"))?;
         Ok(mac.addr_bytes)
     }
+
+    /// Gives the port the MAC address `mac` (IOS's `mac-address` on an interface): the
+    /// address it receives for and sends from.
+    ///
+    /// # Errors
+    /// When the driver cannot change it (some cannot while started, some not at all).
+    pub fn set_mac_address(&self, mac: [u8; 6]) -> Result<(), PortError> {
+        let id = self.id();
+        let mut addr = sys::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: the port is valid; DPDK reads the struct we own for the call's duration.
+        let ret = unsafe { sys::rte_eth_dev_default_mac_addr_set(id, &mut addr) };
+        check(ret, || {
+            format!("rte_eth_dev_default_mac_addr_set(port {id})")
+        })
+    }
 }
 
 impl fmt::Debug for Port {

@@ -191,7 +191,7 @@ fn run() -> Result<ExitCode, Stop> {
     let crypto = Arc::new(choose_gcm_engines(&eal));
     let workers = eal.worker_lcores().len().max(1) as u16;
     let pool = create_mempool(&eal, &config)?;
-    let (ports, bindings) = open_ports(&eal, &cli, &devices, &pool, workers)?;
+    let (ports, bindings) = open_ports(&eal, &cli, &config, &devices, &pool, workers)?;
     let mut built =
         build::from_config(&config, &bindings, now_ns(), &*crypto).map_err(Stop::setup)?;
     add_static_neighbours(&cli, &bindings, &mut built)?;
@@ -346,6 +346,7 @@ type Ports = Vec<(Port, String)>;
 fn open_ports(
     eal: &Eal,
     cli: &Cli,
+    config: &config::Config,
     devices: &[eal_args::InterfaceDevice],
     pool: &Mempool,
     workers: u16,
@@ -395,6 +396,21 @@ fn open_ports(
     for (interface, id) in &wanted {
         let port = Port::start(eal, *id, &port_config, pool)
             .map_err(|e| Stop::setup(format!("interface {interface}: {e}")))?;
+        // IOS's `mac-address`: the port receives for and sends from the configured address;
+        // a device that cannot take it stops the start rather than run on another address.
+        let configured = config
+            .interfaces
+            .iter()
+            .find(|i| i.name.value == *interface)
+            .and_then(|i| i.mac_address.as_ref());
+        if let Some(mac) = configured {
+            port.set_mac_address(mac.value).map_err(|e| {
+                Stop::setup(format!(
+                    "interface {interface}: mac-address {}: {e}",
+                    config::render_mac(mac.value)
+                ))
+            })?;
+        }
         let mac = port.mac_address().unwrap_or([2, 0, 0, 0, 0, *id as u8]);
         bindings.push(PortBinding::new(interface.clone(), *id, mac));
         let device = port.name().to_string();
