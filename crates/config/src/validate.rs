@@ -479,6 +479,12 @@ impl Validator<'_> {
                     self.undefined(p.span, "IPsec profile", &p.value);
                 }
             }
+            if let Some(source) = &i.tunnel_source {
+                let is_address = source.value.parse::<std::net::Ipv4Addr>().is_ok();
+                if !is_address && !names.contains_key(source.value.as_str()) {
+                    self.undefined(source.span, "interface", &source.value);
+                }
+            }
             if let Some(Spanned {
                 value: Some(target),
                 span,

@@ -211,7 +211,13 @@ fn undefined_references_of_every_kind() {
                 \x20ip unnumbered Loopback9\n\
                 ip route vrf red 10.0.0.0 255.0.0.0 Serial9\n\
                 router ospf 1\n\
-                \x20redistribute static subnets route-map rri\n";
+                \x20redistribute static subnets route-map rri\n\
+                interface Tunnel2\n\
+                \x20tunnel source Gi0/9\n\
+                interface Tunnel3\n\
+                \x20tunnel source Gi0/0\n\
+                interface Tunnel4\n\
+                \x20tunnel source 192.0.2.1\n";
     let got: Vec<(u32, u32, String)> = config::check(text)
         .diagnostics
         .0
@@ -232,6 +238,11 @@ fn undefined_references_of_every_kind() {
         (14, 1, "VRF 'red' is not defined".into()),
         (14, 1, "interface 'Serial9' is not defined".into()),
         (16, 40, "route-map 'rri' is not defined".into()),
+        (
+            18,
+            16,
+            "interface 'GigabitEthernet0/9' is not defined".into(),
+        ),
     ];
     assert_eq!(got, want);
 }
