@@ -54,6 +54,11 @@ pub(crate) fn is_keyword(word: &str, choices: &[&'static str]) -> Option<&'stati
     }
 }
 
+/// Whether `word` abbreviates several of `choices` (and so names none of them).
+pub(crate) fn is_ambiguous(word: &str, choices: &[&'static str]) -> bool {
+    matches!(match_keyword(word, choices), KeywordMatch::Ambiguous(_))
+}
+
 /// An "expected one of" error at `span` for `found`.
 pub(crate) fn unexpected(
     span: Span,

@@ -594,3 +594,29 @@ fn encodings_byte_order_marks_and_nuls() {
     // The damaged line is not read.
     assert!(config::check("hostname r1\0\n").config.hostname.is_none());
 }
+
+/// Abbreviations resolve in the current mode first: `en` in an isakmp policy is `encryption`
+/// (never global `end`, which would drop the policy's remaining lines into global mode), and
+/// a word that abbreviates several of the mode's commands is ambiguous there.
+#[test]
+fn abbreviations_resolve_in_the_current_mode_first() {
+    let text =
+        "crypto isakmp policy 10\n en aes\n hash sha256\n authentication pre-share\n group 14\n";
+    let checked = config::check(text);
+    let errors: Vec<_> = checked.diagnostics.errors().collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let policy = &checked.config.isakmp.policies[&10];
+    assert_eq!(policy.encryption.as_ref().unwrap().value, "aes");
+    // In an isakmp profile `k` fits `keyring` and `keepalive`: ambiguous, reported there
+    // (not tried as a global command), and the block goes on.
+    let text = "crypto isakmp profile P\n k 10\n match identity address 10.0.0.1 255.255.255.255\n";
+    let d = one(text, Ambiguous);
+    assert_eq!((d.span.line, d.span.col), (2, 2));
+    let checked = config::check(text);
+    assert!(
+        !checked.config.isakmp.profiles["P"]
+            .match_identities
+            .is_empty(),
+        "the profile's later lines still apply"
+    );
+}

@@ -319,17 +319,11 @@ pub(super) fn isakmp_policy_command(p: &mut IsakmpPolicy, line: &Line<'_>) -> Pa
     let mut c = Cursor::new(line);
     let kw = c.keyword(
         "an isakmp policy command",
-        &[
-            "encryption",
-            "encr",
-            "hash",
-            "authentication",
-            "group",
-            "lifetime",
-        ],
+        &["encryption", "hash", "authentication", "group", "lifetime"],
     )?;
     match kw.value {
-        "encryption" | "encr" => p.encryption = Some(c.rest("an encryption algorithm")?),
+        // `encr` (as show running-config writes it) abbreviates it.
+        "encryption" => p.encryption = Some(c.rest("an encryption algorithm")?),
         "hash" => p.hash = Some(c.rest("a hash algorithm")?),
         "authentication" => p.authentication = Some(c.rest("an authentication method")?),
         "group" => {

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use crate::cursor::{hex_bytes, is_keyword, unexpected, Cursor, Parsed};
+use crate::cursor::{hex_bytes, is_ambiguous, is_keyword, unexpected, Cursor, Parsed};
 use crate::diag::{Code, Diagnostic};
 use crate::lex::{self, Line};
 use crate::model::*;
@@ -169,7 +169,6 @@ impl Mode {
             Mode::TransformSet(_) => &["mode", "exit"],
             Mode::IsakmpPolicy(_) => &[
                 "encryption",
-                "encr",
                 "hash",
                 "authentication",
                 "group",
@@ -254,9 +253,13 @@ impl Parser {
                 self.report(result);
                 return;
             }
-            if let Some(k) = is_keyword(first.text, mode.keywords()) {
+            // The mode's own commands first, as IOS reads them: a word that abbreviates
+            // several of them is ambiguous here, not a command of an enclosing mode (`en`
+            // in a sub-mode with `encryption` and `exit`... is never global `end`).
+            let matched = is_keyword(first.text, mode.keywords());
+            if matched.is_some() || is_ambiguous(first.text, mode.keywords()) {
                 self.stack.truncate(depth);
-                if k == "exit" {
+                if matched == Some("exit") {
                     self.stack.pop();
                     return;
                 }
@@ -264,7 +267,9 @@ impl Parser {
                 let result = match result {
                     // "ip route ..." inside an interface block: the word fits the mode but the
                     // line is a global command, which IOS then runs at global level.
-                    Err(mode_error) if is_keyword(first.text, GLOBAL).is_some() => {
+                    Err(mode_error)
+                        if matched.is_some() && is_keyword(first.text, GLOBAL).is_some() =>
+                    {
                         let saved = self.stack.clone();
                         self.stack.clear();
                         let before = self.diagnostics.len();
