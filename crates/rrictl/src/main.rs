@@ -228,11 +228,13 @@ fn check(file: &Path, cli: &Cli) -> ExitCode {
     let (text, checked) = config::check_bytes(&bytes);
     let name = file.display().to_string();
     eprint!("{}", checked.diagnostics.render(&name, &text));
-    if cli.render {
-        print!("{}", config::render(&checked.config));
-    }
     let failed = checked.diagnostics.has_errors()
         || (cli.strict && checked.diagnostics.warnings().next().is_some());
+    // A failed check renders nothing: half a configuration on stdout would be taken, in a
+    // pipeline, for the canonical form of the whole.
+    if cli.render && !failed {
+        print!("{}", config::render(&checked.config));
+    }
     if failed {
         ExitCode::FAILURE
     } else {

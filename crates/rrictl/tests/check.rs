@@ -86,3 +86,15 @@ fn exports_in_other_encodings() {
         "{err}"
     );
 }
+
+/// `--render` prints the canonical text only when the check passes: on a failed check stdout
+/// stays empty, so that a pipeline never takes a part for the whole.
+#[test]
+fn a_failed_check_renders_nothing() {
+    let (code, out, err) = check("hostname r1\ninterfase Gi0/0\n", &["--render"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.is_empty(), "{out}");
+    let (code, out, _) = check("hostname r1\n", &["--render"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("hostname r1\n"), "{out}");
+}
