@@ -70,6 +70,11 @@ fn transform(aead: Aead) -> esp::Transform {
 }
 
 impl SaTable {
+    /// The AES-GCM engines SAs are made with (the reload builds manual SAs with them too).
+    pub fn crypto(&self) -> &dyn SaCrypto {
+        &*self.crypto
+    }
+
     /// A table for `config`'s SAs, made with `crypto`'s engines.
     pub fn new(config: &Config, crypto: Arc<dyn SaCrypto>) -> Self {
         let mut t = SaTable {

@@ -60,8 +60,6 @@ pub struct ControlPlane<T: FrameTx> {
     /// Where manual SAs' sequence numbers are persisted (rrid always has one; see
     /// [`crate::seqstate`]). Without it manual SAs keep no state across restarts.
     pub sequences: Option<crate::seqstate::SequenceStore>,
-    /// The AES-GCM engines every SA made here is given.
-    crypto: Arc<dyn SaCrypto>,
     last_traffic_report_ns: u64,
     traffic_seen: rustc_hash::FxHashMap<crate::engine::SaId, (u64, u64)>,
 }
@@ -79,8 +77,7 @@ impl<T: FrameTx> ControlPlane<T> {
         crypto: Arc<dyn SaCrypto>,
     ) -> Self {
         ControlPlane {
-            sas: SaTable::new(&config, crypto.clone()),
-            crypto,
+            sas: SaTable::new(&config, crypto),
             engine: KeyEngine::new(config.clone()),
             config,
             policy,
@@ -302,9 +299,15 @@ impl<T: FrameTx> ControlPlane<T> {
             old: &old,
             unchanged: &diff.unchanged,
         };
-        let mut next =
-            policy_from_config(&new, ports, &mut names, now_ns, Some(keep), &*self.crypto)
-                .map_err(|e| e.to_string())?;
+        let mut next = policy_from_config(
+            &new,
+            ports,
+            &mut names,
+            now_ns,
+            Some(keep),
+            self.sas.crypto(),
+        )
+        .map_err(|e| e.to_string())?;
         if let Some(store) = &mut self.sequences {
             store
                 .adopt(&new, &next)

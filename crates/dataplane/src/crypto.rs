@@ -49,12 +49,6 @@ pub struct GcmEngines {
     plan: Plan,
 }
 
-impl Default for GcmEngines {
-    fn default() -> Self {
-        GcmEngines::without_device()
-    }
-}
-
 impl GcmEngines {
     /// No crypto device: outbound SAs seal with ring, inbound ones open on rri's VAES code
     /// where the CPU has it (see [`GcmEngines::inbound`]).
@@ -90,11 +84,6 @@ impl GcmEngines {
     /// Whether outbound SAs seal on a crypto device.
     pub fn has_device(&self) -> bool {
         self.device.is_some()
-    }
-
-    /// The plan sealers follow.
-    pub fn plan(&self) -> Plan {
-        self.plan
     }
 
     /// What sealers run on, for the log: each engine and the plaintext lengths it seals.

@@ -208,12 +208,13 @@ fn run() -> Result<ExitCode, Stop> {
         &ports, workers, &pool, &policy, &built, punt_tx, event_tx, &stop,
     )?;
     let control_tx = control_queues(&ports, workers, &pool)?;
-    let plane = make_control_plane(config, policy, built, control_tx, crypto, sequences)?;
+    let (plane, runtime) =
+        make_control_plane(config, policy, built, control_tx, crypto, sequences)?;
     let jobs = serve_management(listener, access, metrics_listener);
     let supervision = Arc::new(Supervision::default());
     let control = Control {
-        plane: plane.0,
-        runtime: plane.1,
+        plane,
+        runtime,
         config_path: cli.config.clone(),
         bindings,
         ports,

@@ -112,9 +112,14 @@ pub fn eal_args(test: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
     .map(|s| s.to_string())
     .collect();
     args.push(eal_prefix(test));
+    with_vdevs(args, vdevs)
+}
+
+/// `args` and a `--vdev` for each of `vdevs`.
+fn with_vdevs(mut args: Vec<String>, vdevs: &[impl AsRef<str>]) -> Vec<String> {
     for vdev in vdevs {
         args.push("--vdev".into());
-        args.push(vdev.clone());
+        args.push(vdev.as_ref().to_string());
     }
     args
 }
@@ -123,7 +128,7 @@ pub fn eal_args(test: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
 /// generator or the rest of the machine), no hugepages, no PCI, no telemetry, `memory_mb`,
 /// warnings only, a file prefix of its own, and one `--vdev` per entry of `vdevs`.
 pub fn bench_eal_args(bench: &str, memory_mb: u32, vdevs: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
+    let args: Vec<String> = [
         "-l",
         "1",
         "--no-huge",
@@ -141,11 +146,7 @@ pub fn bench_eal_args(bench: &str, memory_mb: u32, vdevs: &[&str]) -> Vec<String
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for vdev in vdevs {
-        args.push("--vdev".into());
-        args.push(vdev.to_string());
-    }
-    args
+    with_vdevs(args, vdevs)
 }
 
 /// The EAL file prefix [`eal_args`] and [`bench_eal_args`] give test `test` in this process; its runtime directory

@@ -57,9 +57,11 @@ pub fn parse(text: &str) -> ParseOutput {
     // A NUL is in no configuration, comments included: the file is binary, or was cut or
     // corrupted. Each line holding one is an error and is not read (what it would apply
     // cannot be trusted).
+    // (The common case, no NUL at all, costs one scan for a byte.)
     let mut damaged = std::collections::BTreeSet::new();
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, raw) in body.lines().enumerate() {
+    let lines_with_nul = body.contains('\0').then(|| body.lines().enumerate());
+    for (index, raw) in lines_with_nul.into_iter().flatten() {
         if let Some(col) = raw.chars().position(|c| c == '\0') {
             let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
             damaged.insert(number);
